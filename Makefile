@@ -1,0 +1,49 @@
+# Every target sets up what it needs first (a virtual environment in .venv).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup book book-instructor test lint format exercises grade bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Build and execute the whole book into _build/html (fails if any cell raises).
+book: $(STAMP)
+	rm -rf _build/.jupyter_cache
+	$(VENV)/bin/jupyter-book build --all -W -n --keep-going .
+
+## The instructor build: the same site plus the solution notebooks.
+book-instructor: $(STAMP)
+	CFLIB_INSTRUCTOR=1 $(VENV)/bin/jupyter-book build --all -W -n --keep-going --path-output _build/instructor .
+
+## The full test suite: style, library, notebooks (nbval), grading, and the book build.
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+## Regenerate exercises/ from solutions/ (refuses to overwrite edited notebooks; FORCE=1 to force).
+exercises: $(STAMP)
+	$(PY) -m cflib.grading.generate $(if $(FORCE),--force,)
+
+## Grade notebooks: make grade NB=path/or/folder
+grade: $(STAMP)
+	$(PY) -m cflib.grade $(NB) --json grading-report.json --csv grading-report.csv
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis
