@@ -4,8 +4,60 @@ Every invertible layer is a ``torch.nn.Module`` with ``forward(x) -> (y, ladj)``
 ``inverse(y) -> (x, ladj)``; ``ladj`` is the log-absolute-determinant of the Jacobian, shape (batch,).
 """
 
+from cflib.autoregressive import MADE, MaskedAutoregressive
+from cflib.conditioners import MLP, Attention, ResNet
+from cflib.couplings import (
+    SCALES,
+    AdditiveCoupling,
+    AffineCoupling,
+    Coupling,
+    PiecewiseLinearCoupling,
+    SplineCoupling,
+)
+from cflib.flow import COUPLINGS, AutoregressiveFlow, CouplingFlow, Flow, MultiScaleFlow
+from cflib.masks import channel_mask, checkerboard_mask
+from cflib.permutations import (
+    InvertibleConv1x1,
+    Permutation,
+    RandomPermutation,
+    ReversePermutation,
+)
+from cflib.reshape import FactorOut, Squeeze
+from cflib.splines import piecewise_linear_spline, rational_quadratic_spline
 from cflib.transforms import Compose, Inverse, Transform
 from cflib.utils import device, seed_everything
 
-__all__ = ["Compose", "Inverse", "Transform", "device", "seed_everything"]
+__all__ = [
+    "COUPLINGS",
+    "MADE",
+    "MLP",
+    "SCALES",
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "Attention",
+    "AutoregressiveFlow",
+    "Compose",
+    "Coupling",
+    "CouplingFlow",
+    "FactorOut",
+    "Flow",
+    "Inverse",
+    "InvertibleConv1x1",
+    "MaskedAutoregressive",
+    "MultiScaleFlow",
+    "Permutation",
+    "PiecewiseLinearCoupling",
+    "RandomPermutation",
+    "ResNet",
+    "ReversePermutation",
+    "SplineCoupling",
+    "Squeeze",
+    "Transform",
+    "channel_mask",
+    "checkerboard_mask",
+    "device",
+    "piecewise_linear_spline",
+    "rational_quadratic_spline",
+    "seed_everything",
+]
 __version__ = "0.1.0"

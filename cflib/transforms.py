@@ -28,6 +28,11 @@ class Transform(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} does not implement inverse")
 
 
+def _conditional(t: Transform) -> bool:
+    """Whether ``t`` takes a context argument (conditional couplings and compositions of them)."""
+    return getattr(t, "is_conditional", False)
+
+
 class Compose(Transform):
     r"""Apply transforms in order: :math:`f = f_L \circ \dots \circ f_1`.
 
@@ -43,23 +48,27 @@ class Compose(Transform):
                     f"transforms[{i}]: expected a cflib Transform, got {type(t).__name__}"
                 )
 
+    @property
+    def is_conditional(self) -> bool:
+        return any(_conditional(t) for t in self.transforms)
+
     def __len__(self) -> int:
         return len(self.transforms)
 
     def __getitem__(self, i: int) -> Transform:
         return self.transforms[i]
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         ladj = x.new_zeros(x.shape[0])
         for t in self.transforms:
-            x, step = t(x)
+            x, step = t(x, context) if _conditional(t) else t(x)
             ladj = ladj + step
         return x, ladj
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         ladj = y.new_zeros(y.shape[0])
         for t in reversed(self.transforms):
-            y, step = t.inverse(y)
+            y, step = t.inverse(y, context) if _conditional(t) else t.inverse(y)
             ladj = ladj + step
         return y, ladj
 
@@ -75,8 +84,14 @@ class Inverse(Transform):
             )
         self.transform = transform
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return self.transform.inverse(x)
+    @property
+    def is_conditional(self) -> bool:
+        return _conditional(self.transform)
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        return self.transform(y)
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        t = self.transform
+        return t.inverse(x, context) if _conditional(t) else t.inverse(x)
+
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        t = self.transform
+        return t(y, context) if _conditional(t) else t(y)
