@@ -1,0 +1,96 @@
+"""Build the book (warnings are errors, every cell executed) and check the HTML a reader gets."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for e in entries:
+            if "file" in e:
+                files.append(e["file"])
+            walk(e.get("sections", []))
+            walk(e.get("chapters", []))
+
+    walk(toc.get("parts", []))
+    walk(toc.get("chapters", []))
+    return files
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    """Build from scratch unless CFLIB_BOOK_BUILT=1 says a fresh build is already there."""
+    if os.environ.get("CFLIB_BOOK_BUILT") == "1" and (HTML / "index.html").exists():
+        return HTML
+    jb = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jb), "build", "--all", "-W", "-n", "--keep-going", str(ROOT)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    log = proc.stdout[-6000:] + proc.stderr[-6000:]
+    assert proc.returncode == 0, f"jupyter-book build failed:\n{log}"
+    return HTML
+
+
+def _pages(built: Path) -> dict[str, str]:
+    return {f: (built / f"{f}.html").read_text(encoding="utf-8") for f in _toc_files()}
+
+
+def test_every_toc_page_is_built(built):
+    missing = [f for f in _toc_files() if not (built / f"{f}.html").exists()]
+    assert not missing, f"pages in _toc.yml without HTML: {missing}"
+
+
+def test_math_is_typeset_by_a_bundled_mathjax(built):
+    pages = _pages(built)
+    for name, html in pages.items():
+        scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', html, flags=re.I)
+        for src in scripts:
+            assert not src.startswith(("http:", "https:", "//")), f"{name}: MathJax from {src}"
+            assert (built / Path(name).parent / src.split("?")[0]).resolve().exists(), src
+        assert not re.search(r'src="(https?:)?//[^"]*(cdn|jsdelivr|unpkg)', html), name
+    assert any("mathjax" in h.lower() for h in pages.values())
+    n_math = sum(h.count('class="math') for h in pages.values())
+    assert n_math > 50, f"only {n_math} math elements in the whole book"
+
+
+def test_no_raw_dollar_math_or_broken_references(built):
+    for name, html in _pages(built).items():
+        text = re.sub(r"<(script|style|pre)\b.*?</\1>", "", html, flags=re.S)
+        text = re.sub(r'<div class="highlight.*?</div>', "", text, flags=re.S)
+        assert "$$" not in text, f"{name}: raw $$ in the page"
+        assert "??" not in re.sub(r"<[^>]+>", "", text).replace("???", ""), f"{name}: broken ref ??"
+
+
+def test_no_cell_raised(built):
+    for name, html in _pages(built).items():
+        assert "Traceback (most recent call last)" not in html, f"{name}: a cell raised"
+        assert 'class="output traceback' not in html, f"{name}: a cell raised"
+
+
+def test_chapters_have_figures_that_exist(built):
+    pages = _pages(built)
+    total = 0
+    for name, html in pages.items():
+        srcs = re.findall(r'<img[^>]+src="([^"]+)"', html)
+        for src in srcs:
+            if src.startswith("data:"):
+                continue
+            assert (built / Path(name).parent / src).resolve().exists(), f"{name}: missing {src}"
+        if name.startswith("book/") and name not in ("book/references", "book/exercises"):
+            assert srcs, f"{name}: a chapter without a figure"
+        total += len(srcs)
+    assert total >= 30, f"only {total} figures in the book"
