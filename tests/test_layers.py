@@ -277,6 +277,7 @@ def test_flow_forward_matches_inverse_and_log_prob():
     x, ladj = flow(z)
     z2, ladj_inv = flow.inverse(x)
     torch.testing.assert_close(z2, z)
+    torch.testing.assert_close(ladj_inv, -ladj)
     torch.testing.assert_close(flow.log_prob(x), flow.base_log_prob(z) - ladj)
     base = torch.distributions.Normal(0.0, 1.0)
     torch.testing.assert_close(flow.base_log_prob(z), base.log_prob(z).sum(-1))
