@@ -15,6 +15,7 @@ targets :class:`DoubleWell` and :class:`MuellerBrown` have ``log_prob = -energy 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -44,9 +45,9 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _check_n(n: object) -> int:
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
         raise ValueError(f"n: expected a non-negative int, got {n!r}")
-    return n
+    return int(n)
 
 
 def _check_generator(generator: object) -> torch.Generator | None:
