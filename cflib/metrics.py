@@ -100,8 +100,8 @@ def kl_divergence(
         )
     if not getattr(target, "normalized", True):
         raise ValueError(
-            f"target: {type(target).__name__} has an unnormalised log_prob; KL needs an exact "
-            "normalised density"
+            f"target: {type(target).__name__} has no normalised log_prob (normalized=False); "
+            "the KL divergence needs an exact normalised density"
         )
     batch_size = _check_batch_size(batch_size)
     if reverse:

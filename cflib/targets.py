@@ -71,7 +71,12 @@ def _positive(value: float, name: str) -> float:
 
 
 class Target:
-    """A distribution on the plane: ``log_prob``, ``sample``, ``name``, ``bounds``."""
+    """A distribution on the plane: ``log_prob``, ``sample``, ``name``, ``bounds``.
+
+    Subclasses implement ``_log_prob(x)`` (``x`` already checked) and ``_sample(n, generator)``
+    (any float dtype; ``sample`` converts), and set ``normalized = False`` when ``log_prob`` is
+    not an exact normalised log-density.
+    """
 
     name: str = "target"
     dim: int = 2

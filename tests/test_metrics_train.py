@@ -155,10 +155,12 @@ def test_kl_of_identical_distributions_is_zero_with_zero_error():
 
 
 def test_kl_refuses_unnormalised_targets_and_bad_arguments():
-    from cflib.targets import DoubleWell
+    from cflib.targets import DoubleWell, TwoMoons
 
-    with pytest.raises(ValueError, match="unnormalised"):
+    with pytest.raises(ValueError, match="normalised"):
         kl_divergence(DoubleWell(), GaussianFlow(), n=100)
+    with pytest.raises(ValueError, match="normalised"):
+        kl_divergence(TwoMoons(), GaussianFlow(), n=100)
     with pytest.raises(ValueError, match="n"):
         kl_divergence(GaussianTarget(0, 1), GaussianFlow(), n=1)
     with pytest.raises(TypeError, match="generator"):
