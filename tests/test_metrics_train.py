@@ -300,3 +300,34 @@ def test_train_rejects_bad_arguments():
         train(GaussianFlow(), 3, steps=1, progress=False)
     with pytest.raises(ValueError, match="lr"):
         train(GaussianFlow(), torch.randn(4, 2), steps=1, lr=0)
+
+
+def test_with_the_real_coupling_flow():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cflib.flow import CouplingFlow
+    from cflib.plots import plot_layers
+    from cflib.targets import EightGaussians
+
+    target = EightGaussians()
+    held_out = target.sample(2000, generator=torch.Generator().manual_seed(1))
+    runs, nlls = [], []
+    for _ in range(2):
+        torch.manual_seed(0)  # the weights' initialisation
+        flow = CouplingFlow(2, num_layers=4, coupling="affine", hidden_dim=32)
+        before = nll(flow, held_out)
+        runs.append(train(flow, target, steps=100, batch_size=128, lr=5e-3, progress=False, seed=0))
+        nlls.append((before, nll(flow, held_out)))
+    assert runs[0] == runs[1] and nlls[0] == nlls[1]
+    before, after = nlls[0]
+    assert after < before - 0.5
+    # KL(p || q) = NLL - H(p): the two estimates agree up to Monte Carlo error.
+    kl, se = kl_divergence(target, flow, n=4000, generator=torch.Generator().manual_seed(2))
+    entropy = -float(target.log_prob(held_out).mean())
+    assert kl == pytest.approx(after - entropy, abs=5 * se + 0.05)
+    fig = plot_layers(flow, torch.randn(100, 2))
+    assert len(fig.axes) == len(flow.transforms) + 1
+    plt.close(fig)
