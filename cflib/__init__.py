@@ -2,8 +2,12 @@
 
 Every invertible layer is a ``torch.nn.Module`` with ``forward(x) -> (y, ladj)`` and
 ``inverse(y) -> (x, ladj)``; ``ladj`` is the log-absolute-determinant of the Jacobian, shape (batch,).
+
+Submodules: ``cflib.targets`` (2-D densities, energies, digits), ``cflib.metrics``, ``cflib.splines``;
+``cflib.plots`` (matplotlib) and ``cflib.symbolic`` (sympy) are imported on demand.
 """
 
+from cflib import metrics, targets
 from cflib.autoregressive import MADE, MaskedAutoregressive
 from cflib.conditioners import MLP, Attention, ResNet
 from cflib.couplings import (
@@ -24,6 +28,7 @@ from cflib.permutations import (
 )
 from cflib.reshape import FactorOut, Squeeze
 from cflib.splines import piecewise_linear_spline, rational_quadratic_spline
+from cflib.train import train
 from cflib.transforms import Compose, Inverse, Transform
 from cflib.utils import device, seed_everything
 
@@ -56,8 +61,11 @@ __all__ = [
     "channel_mask",
     "checkerboard_mask",
     "device",
+    "metrics",
     "piecewise_linear_spline",
     "rational_quadratic_spline",
     "seed_everything",
+    "targets",
+    "train",
 ]
 __version__ = "0.1.0"
