@@ -1,0 +1,101 @@
+"""Grade exercise notebooks: ``python -m cflib.grade PATH... [options]``.
+
+Each notebook (or every ``.ipynb`` below a folder) runs on a copy, in its own kernel of the current
+Python, within ``--timeout`` seconds; its checks run here, on inputs drawn from a seed chosen now
+(``--seed`` to repeat a run). Prints a table and the class summary; writes ``--json``, ``--csv`` and
+``--markdown`` reports (see :mod:`cflib.grading.report`).
+
+Exit status: 0 when grading ran (whatever the scores), 1 when ``--min-score`` is given and some
+notebook's score, as a fraction of its maximum, is below it, 2 on unusable arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from cflib.grading import report
+from cflib.grading.runner import GradingOptions, NotebookResult, find_notebooks, grade_notebooks
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cflib.grade",
+        description="Grade exercise notebooks, each on a copy in its own kernel.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="notebooks or folders of them")
+    parser.add_argument("--json", metavar="FILE", help="write the JSON report here")
+    parser.add_argument("--csv", metavar="FILE", help="write one row per notebook here")
+    parser.add_argument("--markdown", metavar="DIR", help="write per-notebook feedback here")
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, metavar="SECONDS", help="per notebook (300)"
+    )
+    parser.add_argument(
+        "--probe-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="per call of a student's function by a check (30)",
+    )
+    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="notebooks at once (1)")
+    parser.add_argument(
+        "--min-score", type=float, metavar="FRACTION", help="exit 1 if a notebook scores below"
+    )
+    parser.add_argument("--seed", type=int, help="seed of the checks' inputs (default: random)")
+    parser.add_argument("--quiet", action="store_true", help="print no progress lines")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.timeout <= 0 or args.probe_timeout <= 0:
+        parser.error("--timeout and --probe-timeout: expected positive numbers of seconds")
+    if args.jobs < 1:
+        parser.error(f"--jobs: expected a positive integer, got {args.jobs}")
+    if args.min_score is not None and not 0.0 <= args.min_score <= 1.0:
+        parser.error(f"--min-score: expected a fraction in [0, 1], got {args.min_score}")
+    try:
+        notebooks = find_notebooks(args.paths)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    if not notebooks:
+        parser.error("no .ipynb notebooks found in " + ", ".join(args.paths))
+
+    options = GradingOptions(
+        timeout=args.timeout,
+        probe_timeout=args.probe_timeout,
+        seed=args.seed,
+        threads=max(1, (os.cpu_count() or 1) // args.jobs),
+    )
+
+    def progress(result: NotebookResult) -> None:
+        if not args.quiet:
+            print(
+                f"graded {result.notebook}: {result.score:g}/{result.max_score:g} "
+                f"({result.seconds:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    results = grade_notebooks(notebooks, options, jobs=args.jobs, progress=progress)
+    print(report.table(results))
+    print()
+    print(report.summary_text(results))
+    if results:
+        print(f"\n(seed {results[0].seed})")
+    if args.json:
+        report.write_json(results, args.json)
+    if args.csv:
+        report.write_csv(results, args.csv)
+    if args.markdown:
+        report.write_markdown(results, args.markdown)
+    if args.min_score is not None and any(r.fraction < args.min_score for r in results):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

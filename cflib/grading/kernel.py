@@ -1,0 +1,146 @@
+"""A Jupyter kernel of the current Python, for running untrusted notebook code out of process.
+
+:class:`Kernel` starts ``python -m ipykernel_launcher`` with this interpreter (``sys.executable``) in
+a given folder, runs code with a time limit (interrupting, then killing a kernel that does not stop),
+and returns what a grader needs: the error a cell raised, and for probe cells their stdout. Nothing
+the kernel sends is evaluated.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+
+__all__ = ["Execution", "Kernel"]
+
+MAX_STDOUT = 20_000_000  # characters kept from one probe cell
+
+
+class _CurrentPythonKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel is always this interpreter, whatever kernelspecs exist."""
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        return KernelSpec(
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name="Python (grader)",
+            language="python",
+        )
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How running some code ended.
+
+    ``status`` is ``"ok"``, ``"error"`` (the code raised: ``ename``, ``evalue``), ``"timeout"`` (it
+    was interrupted after the time limit) or ``"dead"`` (the kernel died or stopped responding).
+    """
+
+    status: str
+    stdout: str = ""
+    ename: str = ""
+    evalue: str = ""
+
+
+class Kernel:
+    """One kernel process: ``async with Kernel(cwd, env) as k: await k.execute(code, timeout)``."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], startup_timeout: float = 60.0):
+        self._cwd, self._env, self._startup_timeout = cwd, env, startup_timeout
+        self._manager: AsyncKernelManager | None = None
+        self._client: Any = None
+        self.dead = False
+
+    async def __aenter__(self) -> Kernel:
+        self._manager = _CurrentPythonKernelManager()
+        await self._manager.start_kernel(
+            cwd=str(self._cwd), env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self._client = self._manager.client()
+        self._client.start_channels()
+        try:
+            await self._client.wait_for_ready(timeout=self._startup_timeout)
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop the kernel (at once: nothing of it is needed any more)."""
+        if self._client is not None:
+            self._client.stop_channels()
+            self._client = None
+        if self._manager is not None:
+            try:
+                await self._manager.shutdown_kernel(now=True)
+            except Exception:  # already gone
+                pass
+            self._manager = None
+        self.dead = True
+
+    async def _wait_idle(self, msg_id: str, deadline: float, capture: bool) -> Execution | None:
+        """Collect the messages of ``msg_id`` until the kernel is idle; None at the deadline."""
+        stdout: list[str] = []
+        size = 0
+        error: dict[str, Any] | None = None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                msg = await self._client.get_iopub_msg(timeout=min(left, 1.0))
+            except Empty:
+                if not await self._manager.is_alive():
+                    self.dead = True
+                    return Execution("dead")
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream" and capture and content.get("name") == "stdout":
+                text = str(content.get("text", ""))
+                if size + len(text) <= MAX_STDOUT:
+                    stdout.append(text)
+                    size += len(text)
+            elif kind == "error" and error is None:
+                error = content
+            elif kind == "status" and content.get("execution_state") == "idle":
+                if error is None:
+                    return Execution("ok", "".join(stdout))
+                return Execution(
+                    "error", "".join(stdout), str(error.get("ename")), str(error.get("evalue"))
+                )
+
+    async def execute(
+        self, code: str, timeout: float, *, capture: bool = False, store_history: bool = True
+    ) -> Execution:
+        """Run ``code``; after ``timeout`` seconds interrupt it (and kill the kernel if it stays busy).
+
+        Args:
+            capture: keep what the code writes to stdout (probe cells); student cells' output is
+                dropped.
+            store_history: count as a notebook cell (``In``/``Out``); probes do not.
+        """
+        if self.dead or self._client is None:
+            return Execution("dead")
+        msg_id = self._client.execute(
+            code, silent=False, store_history=store_history, allow_stdin=False, stop_on_error=False
+        )
+        result = await self._wait_idle(msg_id, time.monotonic() + max(timeout, 0.0), capture)
+        if result is not None:
+            return result
+        await self._manager.interrupt_kernel()
+        if await self._wait_idle(msg_id, time.monotonic() + 5.0, capture=False) is None:
+            await self.close()  # the code ignores interrupts: the kernel is of no more use
+        return Execution("timeout")

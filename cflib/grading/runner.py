@@ -1,0 +1,354 @@
+"""Grade notebooks: each on a copy, in its own kernel, with time limits; verdicts computed here.
+
+For each notebook the runner
+
+1. copies it into a fresh temporary folder (the submitted file is only read, never written);
+2. starts a kernel of the current Python there and runs the code cells in order, all of them
+   together within ``timeout`` seconds; a cell that raises does not stop the next ones (its error is
+   reported), a timeout or a dead kernel stops the run;
+3. runs every check of the exercise (public and hidden) *in this process*. A check reaches the
+   student's objects only through probes: code sent as text into the kernel, which calls the answers
+   on inputs the check drew from a seed chosen now, and prints plain data between two copies of a
+   fresh random token. Only the output of that probe cell is read, only if it holds exactly one such
+   payload, and only as JSON data (sympy objects are rebuilt without ``eval``), so nothing the
+   notebook printed, redefined or hard-coded can pass for a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from cflib.grading import probe
+from cflib.grading.checks import (
+    CheckResult,
+    Exercise,
+    ProbeError,
+    exercise_numbers,
+    load_exercise,
+    normalise_number,
+    run_check,
+)
+from cflib.grading.kernel import Kernel
+from cflib.grading.markdown import written_answers
+
+__all__ = [
+    "CellError",
+    "GradingOptions",
+    "NotebookResult",
+    "exercise_of",
+    "find_notebooks",
+    "grade_notebook",
+    "grade_notebooks",
+]
+
+
+@dataclass(frozen=True)
+class GradingOptions:
+    """Limits and seed of a grading run.
+
+    Attributes:
+        timeout: seconds for all of a notebook's own cells together.
+        probe_timeout: seconds for each probe (one call of the student's code by a check).
+        seed: the seed every check's inputs derive from; None draws one now.
+        startup_timeout: seconds for a kernel to start.
+        threads: CPU threads each kernel may use (``OMP_NUM_THREADS``); None leaves it unset.
+    """
+
+    timeout: float = 300.0
+    probe_timeout: float = 30.0
+    seed: int | None = None
+    startup_timeout: float = 60.0
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class CellError:
+    """A notebook cell that raised: its 1-based position and the exception."""
+
+    cell: int
+    ename: str
+    evalue: str
+
+
+@dataclass
+class NotebookResult:
+    """The grade of one notebook; :meth:`to_json` gives the report's documented shape."""
+
+    notebook: str
+    exercise: str | None
+    score: float
+    max_score: float
+    checks: list[CheckResult]
+    error: str | None
+    seed: int = 0
+    seconds: float = 0.0
+    cell_errors: list[CellError] = field(default_factory=list)
+
+    @property
+    def fraction(self) -> float:
+        return self.score / self.max_score if self.max_score > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "notebook": self.notebook,
+            "exercise": self.exercise,
+            "score": self.score,
+            "max_score": self.max_score,
+            "checks": [c.to_json() for c in self.checks],
+            "error": self.error,
+        }
+
+
+def find_notebooks(paths: Iterable[str | Path]) -> list[Path]:
+    """Notebooks named in ``paths``: files as given, folders searched recursively (hidden folders,
+    ``_build`` and checkpoints skipped), in a stable order without duplicates.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        ValueError: a file is not a ``.ipynb`` notebook.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                p
+                for p in sorted(path.rglob("*.ipynb"))
+                if not any(
+                    part.startswith(".") or part == "_build" for part in p.relative_to(path).parts
+                )
+            )
+        elif path.is_file():
+            if path.suffix != ".ipynb":
+                raise ValueError(f"{path}: expected a .ipynb notebook or a folder")
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return list(dict.fromkeys(found))
+
+
+def exercise_of(nb: Any, path: Path) -> str | None:
+    """The exercise number: notebook metadata ``cflib.exercise``, else the file name ``NN_*``."""
+    meta = nb.get("metadata", {}).get("cflib", {})
+    if isinstance(meta, dict) and meta.get("exercise") is not None:
+        try:
+            return normalise_number(meta["exercise"])
+        except ValueError:
+            return None
+    match = re.match(r"(\d+)_", path.name)
+    return f"{int(match.group(1)):02d}" if match else None
+
+
+def probe_cell(token: str, source: str, function: str, args: list[Any], needs: list[str]) -> str:
+    """The code of a probe cell: define the harness in a fresh scope, run the probe, print."""
+    harness = inspect.getsource(probe)
+    return (
+        "def _cflib_probe_():\n"
+        "    import builtins\n"
+        "    scope = {'__name__': 'cflib_probe_harness'}\n"
+        f"    builtins.exec({harness!r}, scope)\n"
+        f"    scope['emit'](globals(), {token!r}, {source!r}, {function!r}, "
+        f"{json.dumps(args)!r}, {list(needs)!r})\n"
+        "_cflib_probe_()\n"
+        "del _cflib_probe_\n"
+    )
+
+
+class KernelSubmission:
+    """A notebook that has run in a kernel, seen by checks (which run in worker threads)."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        loop: asyncio.AbstractEventLoop,
+        answers: dict[str, str],
+        probe_timeout: float,
+        problem: str | None,
+    ):
+        self._kernel, self._loop, self._answers = kernel, loop, answers
+        self._probe_timeout, self._problem = probe_timeout, problem
+
+    def run_probe(self, source: str, function: str, args: list[Any], needs: list[str]) -> Any:
+        if self._kernel.dead:
+            raise ProbeError(f"could not be checked: {self._problem or 'the kernel stopped'}")
+        token = f"cflib{secrets.token_hex(16)}"
+        code = probe_cell(token, source, function, args, needs)
+        run = self._kernel.execute(code, self._probe_timeout, capture=True, store_history=False)
+        execution = asyncio.run_coroutine_threadsafe(run, self._loop).result(
+            self._probe_timeout + 60
+        )
+        if execution.status == "timeout":
+            raise ProbeError(
+                f"the answer did not return within {self._probe_timeout:g} s on the grader's inputs"
+            )
+        if execution.status == "dead":
+            raise ProbeError("the kernel died while the answer was being checked")
+        payloads = re.findall(
+            re.escape(token) + r"(.*?)" + re.escape(token), execution.stdout, re.S
+        )
+        if len(payloads) != 1:
+            raise ProbeError(
+                f"expected one result from the notebook's kernel, found {len(payloads)} "
+                "(does the notebook print from hooks or redirect its output?)"
+            )
+        try:
+            return json.loads(payloads[0])
+        except ValueError as error:
+            raise ProbeError("the result from the notebook's kernel could not be read") from error
+
+    def written_answer(self, name: str) -> str | None:
+        return self._answers.get(name)
+
+
+def _kernel_env(options: GradingOptions) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "CFLIB_SUBMISSION"))}
+    if options.threads:
+        for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[key] = str(options.threads)
+    return env
+
+
+async def _run_cells(kernel: Kernel, nb: Any, timeout: float) -> tuple[list[CellError], str | None]:
+    """Run the code cells in order within ``timeout`` seconds in all."""
+    errors: list[CellError] = []
+    deadline = time.monotonic() + timeout
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return errors, f"timed out after {timeout:g} s; cells {number} and later were not run"
+        execution = await kernel.execute(cell.source, left)
+        if execution.status == "error":
+            errors.append(CellError(number, execution.ename, execution.evalue))
+        elif execution.status == "timeout":
+            text = f"timed out after {timeout:g} s in cell {number}"
+            if kernel.dead:
+                return errors, text + ", ignored the interrupt and was stopped"
+            return errors, text + "; later cells were not run"
+        elif execution.status == "dead":
+            return errors, f"the kernel died while running cell {number}"
+    return errors, None
+
+
+def _error_text(problem: str | None, errors: list[CellError]) -> str | None:
+    """The report's ``error``: a stop (timeout, dead kernel) and cells that raised.
+
+    ``NotImplementedError`` is what an unanswered stub raises: the checks report it, not ``error``.
+    """
+    raised = [e for e in errors if e.ename != "NotImplementedError"]
+    parts = [problem] if problem else []
+    if raised:
+        first = raised[0]
+        text = f"cell {first.cell} raised {first.ename}: {first.evalue}"[:300]
+        if len(raised) > 1:
+            text += f" (and {len(raised) - 1} more cells raised errors)"
+        parts.append(text)
+    return "; ".join(parts) or None
+
+
+def _ungraded(
+    name: str, spec: Exercise | None, number: str | None, error: str, seed: int
+) -> NotebookResult:
+    checks = [
+        CheckResult(c.name, 0.0, c.points, False, f"not graded: {error}", c.hidden)
+        for c in (spec.checks if spec else [])
+    ]
+    max_score = spec.max_score if spec else 0.0
+    return NotebookResult(name, number, 0.0, max_score, checks, error, seed)
+
+
+async def grade_notebook(
+    path: str | Path, options: GradingOptions = GradingOptions(), seed: int | None = None
+) -> NotebookResult:
+    """Grade one notebook (see the module's docstring); never raises for a bad notebook."""
+    path = Path(path)
+    seed = seed if seed is not None else (options.seed if options.seed is not None else 0)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cflib-grade-") as folder:
+        copy = Path(folder) / path.name
+        try:
+            shutil.copyfile(path, copy)
+            nb = nbformat.read(copy, as_version=4)
+        except Exception as error:
+            text = f"not a readable notebook: {type(error).__name__}: {error}"[:300]
+            return _ungraded(str(path), None, exercise_of({}, path), text, seed)
+        number = exercise_of(nb, path)
+        if number is None:
+            text = "cannot tell which exercise this is (no cflib metadata, no NN_ file name)"
+            return _ungraded(str(path), None, None, text, seed)
+        try:
+            spec = load_exercise(number)
+        except ValueError as error:
+            return _ungraded(str(path), None, number, str(error), seed)
+        try:
+            async with Kernel(
+                Path(folder), _kernel_env(options), options.startup_timeout
+            ) as kernel:
+                errors, problem = await _run_cells(kernel, nb, options.timeout)
+                submission = KernelSubmission(
+                    kernel,
+                    asyncio.get_running_loop(),
+                    written_answers(nb.cells),
+                    options.probe_timeout,
+                    problem,
+                )
+                checks = [
+                    await asyncio.to_thread(run_check, c, submission, seed) for c in spec.checks
+                ]
+        except Exception as error:
+            text = f"the kernel could not be run: {type(error).__name__}: {error}"[:300]
+            return _ungraded(str(path), spec, number, text, seed)
+    return NotebookResult(
+        notebook=str(path),
+        exercise=number,
+        score=round(sum(c.points for c in checks), 6),
+        max_score=spec.max_score,
+        checks=checks,
+        error=_error_text(problem, errors),
+        seed=seed,
+        seconds=time.monotonic() - start,
+        cell_errors=errors,
+    )
+
+
+def grade_notebooks(
+    paths: Sequence[str | Path],
+    options: GradingOptions = GradingOptions(),
+    jobs: int = 1,
+    progress: Callable[[NotebookResult], None] | None = None,
+) -> list[NotebookResult]:
+    """Grade notebooks, ``jobs`` at once, all with one seed; results in the order of ``paths``."""
+    if jobs < 1:
+        raise ValueError(f"jobs: expected a positive integer, got {jobs}")
+    seed = options.seed if options.seed is not None else secrets.randbits(32)
+    for number in exercise_numbers():  # load every check before any student code runs
+        load_exercise(number)
+
+    async def main() -> list[NotebookResult]:
+        gate = asyncio.Semaphore(jobs)
+
+        async def one(path: str | Path) -> NotebookResult:
+            async with gate:
+                result = await grade_notebook(path, options, seed)
+            if progress is not None:
+                progress(result)
+            return result
+
+        return list(await asyncio.gather(*(one(p) for p in paths)))
+
+    return asyncio.run(main())
