@@ -33,9 +33,10 @@ Adding exercise NN (no change to the machinery)
 2. Write ``cflib/grading/exercises/exNN.py`` defining ``EXERCISE = Exercise("NN", title,
    "NN_name")`` and its checks, in the order they should be reported::
 
+       from cflib.grading.wire import decode_array, encode_tensor   # at the top of exNN.py
+
        def probe_sum(answers, x):                     # runs in the student's kernel
            import torch                               # imports inside: only the source travels
-           from cflib.grading.wire import encode_tensor
            return encode_tensor(answers["my_sum"](torch.tensor(x)))
 
        @EXERCISE.check(points=2, answers=["my_sum"], hidden=False)
@@ -46,11 +47,13 @@ Adding exercise NN (no change to the machinery)
                return failed(f"expected shape (4,), found {got.shape}")
            return passed("sums each row") if np.allclose(got, x.sum(1)) else failed("...")
 
-   A probe is a module-level function ``probe(answers, *json_args) -> json_data``; ``answers[name]``
-   is the student's object (callables are wrapped so that what they raise is reported with the
-   call). Encode results with :mod:`.wire` (``encode_tensor``, ``encode_matrix``, ``encode_expr``)
-   and decode them in the check with the matching ``decode_*`` (they raise ``DecodeError`` with a
-   message for the student). A check returns ``passed(msg)``, ``failed(msg)`` or
+   A probe is a module-level function named ``probe_*``, ``probe(answers, *json_args) ->
+   json_data``; ``answers[name]`` is the student's object (callables are wrapped so that what they
+   raise is reported with the call). Only its source travels, preceded by :mod:`.wire`'s: it may use
+   builtins and wire's names (``encode_tensor``, ``encode_matrix``, ``encode_expr``, ``describe``,
+   ``decode_matrix``, ``make_real``), and imports anything else inside its body. Decode its data in
+   the check with the matching ``decode_*`` (they raise ``DecodeError`` with a message for the
+   student). A check returns ``passed(msg)``, ``failed(msg)`` or
    ``partial(fraction, msg)``; a message says what was expected and what was found, without the
    solution. A missing name, a ``NotImplementedError`` or any other exception in the student's
    code, a timeout or a dead kernel become a failed check with a clear message automatically.

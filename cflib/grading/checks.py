@@ -124,8 +124,15 @@ class Submission(Protocol):
 
 @cache
 def probe_source(probe: Callable[..., Any]) -> str:
-    """The source text of a probe (a module-level function with no decorators)."""
-    return textwrap.dedent(inspect.getsource(probe))
+    """What travels into the kernel: :mod:`.wire`'s source, then the probe's (no decorators).
+
+    So a probe may use the names of :mod:`.wire` as globals (the exercise module imports them at
+    its top, which makes them globals there too), and they are the grader's own code, whatever the
+    kernel's copy of cflib looks like; it imports anything else inside its body.
+    """
+    from cflib.grading import wire
+
+    return inspect.getsource(wire) + "\n\n" + textwrap.dedent(inspect.getsource(probe))
 
 
 def unpack(result: Any) -> Any:

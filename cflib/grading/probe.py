@@ -2,8 +2,9 @@
 
 A *probe* is a module-level function ``probe(answers, *args) -> data`` in an exercise module; it
 looks the student's objects up by name (``answers["log_abs_det"]``), calls them on the arguments the
-check chose, and returns JSON data (see :mod:`cflib.grading.wire`). It imports what it needs inside
-its body, because only its source text travels.
+check chose, and returns JSON data. Only source text travels: that of :mod:`cflib.grading.wire`
+(whose encoders the probe uses as globals) followed by the probe's; it imports anything else inside
+its body.
 
 This module is the harness around a probe. It uses the standard library only, and the grader sends
 its *source text* (from the grader's own copy of cflib) into the student's kernel, where it runs in a

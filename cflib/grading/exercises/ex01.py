@@ -29,7 +29,10 @@ from cflib.grading.wire import (
     decode_array,
     decode_expr,
     decode_matrix,
+    describe,
+    encode_expr,
     encode_matrix,
+    encode_tensor,
     make_real,
 )
 
@@ -83,38 +86,28 @@ def _shape(matrix: sp.Matrix) -> str:
     return f"{matrix.shape[0]} x {matrix.shape[1]}"
 
 
-# --- probes (run in the student's kernel; self-contained) ---------------------------------------
+# --- probes (run in the student's kernel: builtins, wire's names, and imports inside) -----------
 
 
 def probe_jacobian(answers, d, k):
-    from cflib.grading.wire import encode_matrix
-
     return encode_matrix(answers["affine_coupling_jacobian"](d, k))
 
 
 def probe_block(answers, matrix, k):
-    from cflib.grading.wire import decode_matrix, encode_matrix, make_real
-
     return encode_matrix(answers["upper_right_block"](make_real(decode_matrix(matrix)), k))
 
 
 def probe_own_zero_block(answers, d, k):
-    from cflib.grading.wire import encode_matrix
-
     jacobian = answers["affine_coupling_jacobian"](d, k)
     return encode_matrix(answers["upper_right_block"](jacobian, k))
 
 
 def probe_scalar(answers, name, matrix):
-    from cflib.grading.wire import decode_matrix, encode_expr, make_real
-
     return encode_expr(answers[name](make_real(decode_matrix(matrix))))
 
 
 def probe_affine(answers, z, k, weights):
     import torch
-
-    from cflib.grading.wire import describe, encode_tensor
 
     z = torch.tensor(z, dtype=torch.float64)
     ws, bs, wt, bt = (torch.tensor(w, dtype=torch.float64) for w in weights)
