@@ -192,6 +192,11 @@ class KernelSubmission:
             self._probe_timeout + 60
         )
         if execution.status == "timeout":
+            if self._kernel.dead:
+                self._problem = (
+                    f"an answer ran past {self._probe_timeout:g} s and ignored the interrupt, "
+                    "so the kernel was stopped"
+                )
             raise ProbeError(
                 f"the answer did not return within {self._probe_timeout:g} s on the grader's inputs"
             )
@@ -275,9 +280,13 @@ def _ungraded(
 async def grade_notebook(
     path: str | Path, options: GradingOptions = GradingOptions(), seed: int | None = None
 ) -> NotebookResult:
-    """Grade one notebook (see the module's docstring); never raises for a bad notebook."""
+    """Grade one notebook (see the module's docstring); never raises for a bad notebook.
+
+    ``seed`` (else ``options.seed``, else one drawn now) fixes the inputs the checks choose.
+    """
     path = Path(path)
-    seed = seed if seed is not None else (options.seed if options.seed is not None else 0)
+    if seed is None:
+        seed = options.seed if options.seed is not None else secrets.randbits(32)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cflib-grade-") as folder:
         copy = Path(folder) / path.name
