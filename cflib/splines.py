@@ -94,14 +94,14 @@ def rational_quadratic_spline(
         c = -s_k (y - y_k), \qquad
         \xi = \frac{2c}{-b - \sqrt{b^2 - 4ac}}.
 
-    Numerics: dividing by :math:`h_k` (with :math:`\eta = (y - y_k)/h_k`) gives :math:`a = s_k - b`
+    Numerics: dividing :math:`a, b, c` by :math:`h_k` (with :math:`\eta = (y - y_k)/h_k`) gives :math:`a = s_k - b`
     and the discriminant as a sum of squares,
     :math:`b^2 - 4ac = (\delta_k (1 - \eta) - \delta_{k+1} \eta)^2 + 4 s_k^2 \eta (1 - \eta) > 0`
     (no cancellation, no clamp needed); the root is :math:`2 s_k \eta / (b + \sqrt{\cdot})` when
     :math:`b \ge 0` (the form above) and the equal :math:`(\sqrt{\cdot} - b) / 2a` when :math:`b < 0`,
     so no form ever subtracts nearly equal numbers or divides by zero. Interior slopes are capped at
-    :math:`\epsilon_{\max}^{1/4}` of the dtype (``4e9`` in float32), far above any sensible value,
-    so that products of slopes cannot overflow.
+    the fourth root of the dtype's largest number (``4e9`` in float32), far above any sensible
+    value, so that products and squares of slopes cannot overflow.
 
     Args:
         x: inputs, shape ``(...)``.
@@ -380,10 +380,11 @@ def _check_inputs(
             f"min_derivative: expected a number in [eps, 1) = [{eps:.3g}, 1) for {x.dtype}, "
             f"got {min_derivative!r}"
         )
-    for name, t in (("x", x), *((n, p) for n, (p, _) in params.items())):
-        # One read-only reduction: the sum is non-finite when an element is (or, rarely, when
-        # finite elements overflow it, in which case the element-wise test decides).
-        if not bool(torch.isfinite(t.sum())):
+    # One read-only reduction per tensor and one host sync for all: a sum is non-finite when an
+    # element is (or, rarely, when finite elements overflow it; the element-wise test decides).
+    tensors = {"x": x, **{name: p for name, (p, _) in params.items()}}
+    if not bool(torch.isfinite(torch.stack([t.sum() for t in tensors.values()])).all()):
+        for name, t in tensors.items():
             check_finite(t, name)
     return num_bins
 
