@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dis
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -50,31 +51,21 @@ BAD = [
 ]
 HANGING = ["hangs", "hangs_hard"]
 
-# Wrong answers, each a one-line change of the solution, and the checks each must fail.
-LOGDET = "return sp.simplify(sum(sp.log(sp.Abs(J[i, i])) for i in range(J.shape[0])))"
-WRONG = {
-    "wrong_block": (
-        {"return J[:k, k:]": "return J[k:, :k]"},
-        {"upper_right_block_slices", "zero_block_is_exact"},
-    ),
-    "sign_flipped": (
-        {LOGDET: "return -" + LOGDET.removeprefix("return ")},
-        {"log_abs_det_is_sum_of_scales", "log_abs_det_of_triangular"},
-    ),
-    "log_det_not_simplified": (
-        {LOGDET: "return sp.log(sp.Abs(J.det()))"},
-        {"log_abs_det_is_sum_of_scales"},
-    ),
-    "transposed_jacobian": (
-        {"return sp.Matrix(y).jacobian(z)": "return sp.Matrix(y).jacobian(z).T"},
-        {"jacobian_entries", "jacobian_more_splits", "zero_block_is_exact"},
-    ),
-}
+# Wrong answers: each exercise lists its own in tests/wrong_answers/exNN.py as
+# WRONG = {name: ({old: new, ...}, {checks that must fail})}, each a small change of the solution.
+WRONG: dict[str, tuple[Path, dict[str, str], set[str]]] = {}
+for _module in sorted((ROOT / "tests" / "wrong_answers").glob("ex[0-9][0-9].py")):
+    _spec = importlib.util.spec_from_file_location(f"wrong_{_module.stem}", _module)
+    _wrong = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_wrong)
+    _solution = next((ROOT / "solutions").glob(f"{_module.stem[2:]}_*.ipynb"))
+    for _name, (_replace, _failing) in _wrong.WRONG.items():
+        WRONG[_name] = (_solution, _replace, _failing)
 
 
-def _variant(folder: Path, name: str, replace: dict[str, str]) -> Path:
+def _variant(folder: Path, name: str, solution: Path, replace: dict[str, str]) -> Path:
     """The solution with one change, without its demonstration and check cells (faster)."""
-    nb = nbformat.read(SOLUTION_01, as_version=4)
+    nb = nbformat.read(solution, as_version=4)
     for old, new in replace.items():
         cells = [c for c in nb.cells if old in c.source]
         assert len(cells) == 1, f"{old!r} is not in exactly one cell of the solution"
@@ -100,7 +91,7 @@ def _grade(*args: object) -> subprocess.Popen:
 
 
 def _run_batches(folder: Path) -> dict:
-    variants = {name: _variant(folder, name, rep) for name, (rep, _) in WRONG.items()}
+    variants = {name: _variant(folder, name, *spec[:2]) for name, spec in WRONG.items()}
     variants["not_a_notebook"] = folder / "not_a_notebook.ipynb"
     variants["not_a_notebook"].write_text('{"cells": [')
     batch_a = [*SOLUTIONS, *EXERCISES, *variants.values(), *(FIXTURES / f"{n}.ipynb" for n in BAD)]
@@ -178,10 +169,14 @@ def test_untouched_exercises_score_zero(graded: dict) -> None:
 
 
 def test_each_wrong_answer_loses_exactly_its_points(graded: dict) -> None:
-    for name, (_, failing) in WRONG.items():
+    assert len({solution for solution, _, _ in WRONG.values()}) == len(SOLUTIONS)
+    for solution in SOLUTIONS:  # at least three plausible mistakes per exercise
+        assert sum(spec[0] == solution for spec in WRONG.values()) >= 3, solution.name
+    for name, (_, _, failing) in WRONG.items():
         result = _result(graded, name)
         assert _failing(result) == failing, name
-        assert result["score"] == result["max_score"] - len(failing)
+        lost = sum(c["max_points"] for c in result["checks"] if c["name"] in failing)
+        assert lost > 0 and result["score"] == result["max_score"] - lost, name
         for c in result["checks"]:
             assert c["message"] and c["points"] == (c["max_points"] if c["passed"] else 0)
 
