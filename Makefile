@@ -19,9 +19,15 @@ book: $(STAMP)
 	rm -rf _build/.jupyter_cache
 	$(VENV)/bin/jupyter-book build --all -W -n --keep-going .
 
-## The instructor build: the same site plus the solution notebooks.
+## The instructor build: the same site plus the solution notebooks, into _build/instructor.
+## (The default site never contains solutions: its table of contents does not list them.)
 book-instructor: $(STAMP)
-	CFLIB_INSTRUCTOR=1 $(VENV)/bin/jupyter-book build --all -W -n --keep-going --path-output _build/instructor .
+	mkdir -p _build
+	{ cat _toc.yml; printf '  - caption: Solutions (instructors only)\n    chapters:\n'; \
+	  for f in solutions/[0-9]*_*.ipynb; do printf '      - file: %s\n' "$${f%.ipynb}"; done; } \
+	  > _build/_toc_instructor.yml
+	$(VENV)/bin/jupyter-book build --all -W -n --keep-going --toc _build/_toc_instructor.yml \
+	  --path-output _build/instructor .
 
 ## The full test suite: style, library, notebooks (nbval), grading, and the book build.
 test: $(STAMP)

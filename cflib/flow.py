@@ -117,8 +117,16 @@ class Flow(Transform, Distribution):
         return x.reshape(-1, *self.event_shape), batch
 
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """``log p(x)`` in one inverse pass; ``x``: (..., *event_shape) -> (...)."""
+        """``log p(x)`` in one inverse pass; ``x``: (..., *event_shape) -> (...).
+
+        ``context`` (conditional flows): (..., context_dim) matching ``x``'s batch, or one vector
+        (context_dim,) shared by every ``x``.
+        """
         flat, batch = self._flat(x, "x")
+        if context is not None and context.dim() >= 1:
+            if context.dim() == 1:
+                context = context.expand(*batch, context.shape[-1])
+            context = context.reshape(-1, context.shape[-1])
         z, ladj = self.inverse(flat, context)
         return (self.base_log_prob(z) + ladj).reshape(batch)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -94,3 +95,33 @@ def test_chapters_have_figures_that_exist(built):
             assert srcs, f"{name}: a chapter without a figure"
         total += len(srcs)
     assert total >= 30, f"only {total} figures in the book"
+
+
+def _solution_lines() -> set[str]:
+    """Distinctive lines of every solution block (code and Markdown) in solutions/."""
+    import nbformat
+
+    lines: set[str] = set()
+    for path in sorted((ROOT / "solutions").glob("[0-9]*_*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for block in re.findall(r"BEGIN SOLUTION(.*?)END SOLUTION", cell.source, flags=re.S):
+                for line in block.splitlines()[1:]:
+                    line = line.strip()
+                    if len(line) >= 30 and not line.startswith(("#", "<!--")):
+                        lines.add(line)
+    return lines
+
+
+def test_no_solution_text_on_the_site_or_in_exercises(built):
+    solution_lines = _solution_lines()
+    assert solution_lines, "found no solution blocks to look for"
+    html = [p.read_text(encoding="utf-8") for p in built.rglob("*.html")]
+    assert not any(re.search(r'href="[^"]*solutions/', h) for h in html), "a link to solutions/"
+    assert not (built / "solutions").exists(), "solution pages in the default site"
+    shipped = [p.read_text(encoding="utf-8") for p in (ROOT / "exercises").glob("*.ipynb")]
+    for line in solution_lines:
+        escaped = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        for text in html:
+            assert line not in text and escaped not in text, f"solution text on the site: {line}"
+        for text in shipped:
+            assert json.dumps(line)[1:-1] not in text, f"solution text in exercises/: {line}"

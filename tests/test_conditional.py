@@ -101,6 +101,11 @@ def test_shared_context_equals_repeated_context():
     torch.manual_seed(3)
     repeated = flow.sample(4, context=c.expand(4, -1))
     torch.testing.assert_close(shared, repeated, atol=0, rtol=0)
+    x, c5 = _data(n=5)
+    expected = flow.log_prob(x, c[0].expand(5, -1))
+    torch.testing.assert_close(flow.log_prob(x, c[0]), expected, atol=0, rtol=0)  # (k,) context
+    batched = flow.log_prob(x.reshape(5, 1, DIM), c5.reshape(5, 1, CTX))  # batch dims on both
+    torch.testing.assert_close(batched, flow.log_prob(x, c5).reshape(5, 1), atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("coupling", sorted(cflib.COUPLINGS))
