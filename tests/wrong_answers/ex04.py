@@ -1,0 +1,48 @@
+"""Plausible wrong answers to exercise 04, each a small change of the solution, and the checks
+each must fail (see ``tests/test_grading.py``)."""
+
+KL = '"kl": float((log_p - log_q).mean()),'
+WRONG = {
+    # the same hidden size for both: the spline flow gets twice the affine flow's parameters
+    "ex04_unequal_budgets": (
+        {
+            "flows[kind] = fit(kind, matched_hidden_dim(kind, budget), x_train)": (
+                'flows[kind] = fit(kind, matched_hidden_dim("affine", budget), x_train)'
+            )
+        },
+        {"equal_budgets"},
+    ),
+    # the flows are measured on the data they were trained on
+    "ex04_nll_on_training_data": (
+        {
+            "results[kind] = held_out_metrics(flows[kind], target, x_test)": (
+                "results[kind] = held_out_metrics(flows[kind], target, x_train)"
+            )
+        },
+        {"results_are_held_out"},
+    ),
+    "ex04_kl_sign_reversed": (
+        {KL: '"kl": float((log_q - log_p).mean()),'},
+        {"held_out_kl", "held_out_metrics_other_targets", "results_are_held_out"},
+    ),
+    # the cross-entropy (the NLL) reported as the KL: the target's log-density is missing
+    "ex04_kl_without_target_log_density": (
+        {KL: '"kl": float((-log_q).mean()),'},
+        {"held_out_kl", "held_out_metrics_other_targets", "results_are_held_out"},
+    ),
+    # the mean log-likelihood instead of its negative: the worse flow then looks better
+    "ex04_log_prob_not_negated": (
+        {'"nll": float(-log_q.mean()),': '"nll": float(log_q.mean()),'},
+        {
+            "held_out_nll",
+            "held_out_metrics_other_targets",
+            "results_are_held_out",
+            "winner_matches_numbers",
+        },
+    ),
+    # a conclusion decided before looking at the numbers
+    "ex04_conclusion_contradicts_numbers": (
+        {"winner = pick_winner(results)": 'winner = "affine"'},
+        {"winner_matches_numbers"},
+    ),
+}
