@@ -209,7 +209,8 @@ class CouplingFlow(Flow):
     Args:
         dim: data dimension (>= 2).
         num_layers: number of couplings.
-        coupling: ``"affine"``, ``"additive"``, ``"spline"`` or ``"piecewise_linear"``.
+        coupling: ``"affine"``, ``"additive"``, ``"spline"`` or ``"piecewise_linear"`` (used
+            inverted, so that its equal-width bins lie on the data side).
         hidden_dim, num_hidden: conditioner size (``num_hidden`` hidden layers of ``hidden_dim``).
         conditioner: ``"mlp"``, ``"attention"`` or a factory ``(in, out) -> nn.Module``.
         num_bins, bound: spline bins and tail bound; scale, scale_bound: affine scale choice.
@@ -253,9 +254,14 @@ class CouplingFlow(Flow):
                 mask = torch.arange(dim) < (dim + i % 2) // 2
             else:
                 mask = channel_mask(dim, flip=i % 2 == 1)
-            layers.append(
-                cls(dim, mask=mask, conditioner=factory, context_dim=context_dim, **kwargs)
-            )
+            layer = cls(dim, mask=mask, conditioner=factory, context_dim=context_dim, **kwargs)
+            if coupling == "piecewise_linear":
+                # Fixed equal-width bins on the data side (as in Neural Importance Sampling): then
+                # which bin a data point falls in never depends on the parameters, and log_prob is
+                # smooth in them. With the learned knots on the data side, points jump between bins
+                # as the knots move and gradient steps do not see the jumps.
+                layer = Inverse(layer)
+            layers.append(layer)
             if i < num_layers - 1 and permutation is not None:
                 if permutation == "reverse":
                     layers.append(ReversePermutation(dim))
