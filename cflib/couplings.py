@@ -18,6 +18,13 @@ A coupling works on vectors ``(batch, dim)`` and on images ``(batch, C, H, W)``.
   ``(batch, C, H, W) -> (batch, C * P, H, W)``; only the unmasked pixels are transformed.
 
 ``P`` (``num_params``) is the number of parameters of :math:`\tau` per transformed element.
+
+Fast path (vectors). A coupling whose map has a parameter-major form (``packed = True``: the
+splines) receives its parameters as one ``(P, n_b * batch)`` tensor, a contiguous row per parameter,
+which its map processes fastest (see :mod:`cflib.splines`). When the conditioner ends in an
+``nn.Linear`` (as :class:`~cflib.conditioners.MLP` does) that layer is evaluated here, with its rows
+reordered, so that the matrix product writes this layout directly; any other conditioner's output is
+transposed with one copy. (Forward hooks on that last linear layer are then not called.)
 """
 
 from __future__ import annotations
@@ -31,9 +38,15 @@ from torch import Tensor, nn
 
 from cflib.conditioners import MLP, ResNet
 from cflib.masks import channel_mask
-from cflib.splines import piecewise_linear_spline, rational_quadratic_spline, split_spline_params
+from cflib.splines import (
+    piecewise_linear_spline,
+    piecewise_linear_spline_packed,
+    rational_quadratic_spline,
+    rational_quadratic_spline_packed,
+    split_spline_params,
+)
 from cflib.transforms import Transform
-from cflib.validation import check_event
+from cflib.validation import check_event, check_finite
 
 __all__ = [
     "SCALES",
@@ -70,6 +83,17 @@ def _as_bool_mask(mask: object) -> Tensor:
     return mask.detach().cpu()
 
 
+def _check_finite_fast(x: Tensor, name: str) -> None:
+    """Raise ``ValueError`` if ``x`` holds a NaN or an infinity.
+
+    The sum is non-finite when an element is (or, rarely, when finite elements overflow it; the
+    element-wise test then decides): one read-only reduction and a scalar test, instead of the
+    element-wise test's boolean tensor, on every call of every layer.
+    """
+    if not bool(torch.isfinite(x.sum())):
+        check_finite(x, name)
+
+
 class Coupling(Transform):
     """Base class: the split, the conditioner and the log-det bookkeeping.
 
@@ -89,6 +113,8 @@ class Coupling(Transform):
     """
 
     num_params: int = 1
+    #: whether :meth:`transform_packed` is implemented (then used for vectors)
+    packed: bool = False
 
     def __init__(
         self,
@@ -179,6 +205,10 @@ class Coupling(Transform):
         """Elementwise map. ``x``: (...), ``params``: (..., P) -> ``(y, ladj)``, both (...)."""
         raise NotImplementedError
 
+    def transform_packed(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        """Parameter-major :meth:`transform`: ``x`` (M,), ``params`` (P, M) -> ``(y, ladj)``, (M,)."""
+        raise NotImplementedError
+
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return self._couple(x, context, inverse=False)
 
@@ -197,7 +227,8 @@ class Coupling(Transform):
 
     def _couple(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
         name = "y" if inverse else "x"
-        check_event(x, self.event_shape, name)
+        check_event(x, self.event_shape, name, finite=False)
+        _check_finite_fast(x, name)
         if self.mode == "spatial":
             keep = self._keep
             h = self.conditioner(x * keep)
@@ -218,12 +249,48 @@ class Coupling(Transform):
                     f"context: batch size {context.shape[0]} differs from {name}'s {x.shape[0]}"
                 )
             cond = torch.cat([xa, context], dim=1)
-        params = self._params(self.conditioner(cond), tuple(xb.shape))
-        yb, ladj = self.transform(xb, params, inverse)
+        if self.packed and self.mode == "vector":
+            yb, ladj = self._couple_packed(cond, xb, inverse)
+        else:
+            params = self._params(self.conditioner(cond), tuple(xb.shape))
+            yb, ladj = self.transform(xb, params, inverse)
+            ladj = ladj.flatten(1).sum(1)
         y = torch.cat([xa, yb], dim=1)
         if not self._halves:
             y = y.index_select(1, self.order)
-        return y, ladj.flatten(1).sum(1)
+        return y, ladj
+
+    def _couple_packed(self, cond: Tensor, xb: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        """The vector map in parameter-major layout; elements ordered (dimension, sample)."""
+        batch, n_b = xb.shape
+        params = self._params_packed(cond, n_b)  # (P, n_b * batch)
+        y, ladj = self.transform_packed(xb.T.reshape(-1), params, inverse)
+        return y.view(n_b, batch).T, ladj.view(n_b, batch).sum(0)
+
+    def _params_packed(self, cond: Tensor, n_b: int) -> Tensor:
+        """The conditioner's parameters as ``(P, n_b * batch)``, column ``j * batch + i`` for
+        transformed dimension ``j`` of sample ``i`` (see the module docstring)."""
+        net, p, batch = self.conditioner, self.num_params, cond.shape[0]
+        if (
+            type(net).forward is nn.Sequential.forward
+            and len(net) > 0
+            and isinstance(net[-1], nn.Linear)
+            and net[-1].out_features == n_b * p
+        ):
+            *body, head = net
+            h = cond
+            for layer in body:
+                h = layer(h)
+            # The head's output rows are ordered (dimension, parameter); reorder them to
+            # (parameter, dimension) and compute W h^T + b: (P * n_b, batch), parameter-major.
+            w = head.weight.view(n_b, p, -1).transpose(0, 1).reshape(p * n_b, -1)
+            if head.bias is None:
+                out = w @ h.T
+            else:
+                out = torch.addmm(head.bias.view(n_b, p).T.reshape(p * n_b, 1), w, h.T)
+            return out.view(p, n_b * batch)
+        params = self._params(net(cond), (batch, n_b))  # (batch, n_b, P), checked
+        return params.permute(2, 1, 0).reshape(p, n_b * batch)
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if self._halves:  # mask = [True]*k + [False]*(n-k): slicing is free
@@ -308,6 +375,8 @@ class SplineCoupling(Coupling):
     closed-form inverse.
     """
 
+    packed = True
+
     def __init__(self, *args, num_bins: int = 8, bound: float = 3.0, **kwargs):
         if not isinstance(num_bins, int) or num_bins < 2:
             raise ValueError(f"num_bins: expected an integer >= 2, got {num_bins!r}")
@@ -319,12 +388,19 @@ class SplineCoupling(Coupling):
         w, h, d = split_spline_params(params, self.num_bins)
         return rational_quadratic_spline(x, w, h, d, inverse=inverse, bound=self.bound)
 
+    def transform_packed(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        return rational_quadratic_spline_packed(
+            x, params, self.num_bins, inverse=inverse, bound=self.bound
+        )
+
 
 class PiecewiseLinearCoupling(Coupling):
     r"""Neural Importance Sampling: :math:`\tau` is a monotone piecewise-linear map with
     ``num_bins`` equal-width bins on ``[-bound, bound]`` (bin heights from a softmax) and identity
     tails; ``K`` parameters per element. Fast and expressive, but its derivative jumps at the knots.
     """
+
+    packed = True
 
     def __init__(self, *args, num_bins: int = 8, bound: float = 3.0, **kwargs):
         if not isinstance(num_bins, int) or num_bins < 2:
@@ -335,3 +411,6 @@ class PiecewiseLinearCoupling(Coupling):
 
     def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         return piecewise_linear_spline(x, params, inverse=inverse, bound=self.bound)
+
+    def transform_packed(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        return piecewise_linear_spline_packed(x, params, inverse=inverse, bound=self.bound)

@@ -7,23 +7,35 @@ identity. Each function returns ``(y, ladj)`` with ``ladj`` elementwise (same sh
 :math:`\log|dy/dx|` forward, :math:`\log|dx/dy|` (minus the forward value at the matching point)
 inverse.
 
-Implementation (shared by both splines). The bin edges of each axis are kept *unnormalised*: with
-:math:`e_i = \exp(r_i - \max_j r_j)` and :math:`S = \sum_i e_i` the normalised bin sizes are
+Implementation (shared by both splines).
+
+*Layout.* The work is done "parameter-major": the :math:`P` parameters of :math:`M` elements are a
+``(P, M)`` tensor, one contiguous row per parameter. The steps that involve all :math:`K` bins (a
+maximum, an exponential, a cumulative sum, the bin search) then combine :math:`K` contiguous rows
+element by element, which vectorises; in the natural ``(M, P)`` layout each would be :math:`M`
+reductions of length :math:`K`, several times slower because of the per-row overhead. The functions
+taking ``(..., K)`` parameters transpose them with one copy;
+:class:`~cflib.couplings.SplineCoupling` obtains the layout from its conditioner at no cost and
+calls :func:`rational_quadratic_spline_packed` directly.
+
+*Bins.* The bin edges of each axis are kept *unnormalised*: with :math:`e_i = \exp(r_i - \max_j
+r_j)` and :math:`S = \sum_i e_i` the normalised bin sizes are
 
 .. math::  m + (1 - K m)\,\mathrm{softmax}(r)_i = \frac{e_i + \beta}{T}, \qquad
            \beta = \frac{m S}{1 - K m}, \qquad T = S + K\beta,
 
-so one cumulative sum :math:`C_j = \sum_{i \le j} (e_i + \beta)` gives every knot up to the factor
-:math:`2B/T` (:math:`x_{j+1} = -B + 2B\,C_j / T`), and :math:`C_{K-1} = T` is each row's total.
-This is the only work done on all :math:`K` bins (``torch.softmax`` and a normalising pass are
-avoided): searching :math:`(x + B)\,T / 2B` in :math:`C` finds the bin, after which only the
-selected bin's edges, sizes and slopes are gathered and converted to :math:`[-B, B]` coordinates.
-The position in the bin, :math:`(x - x_k) / w_k`, is then formed in the input's own units, so the
-round trip loses no more than the rounding of ``x`` itself; it is clamped to :math:`[0, 1]`, as
-the search and the knots may disagree by an ulp at a knot (harmless: the map is continuous). Both
-directions gather the same bin quantities with the same operations, so they are inverse to each
-other up to rounding. Points outside :math:`[-B, B]` are computed on a clamped copy and discarded
-with ``torch.where``: the unused branch is finite, so gradients are finite everywhere.
+so one cumulative sum :math:`C_j = \sum_{i < j} (e_i + \beta)`, :math:`j = 0, \dots, K`, gives every
+knot up to the factor :math:`2B/T` (:math:`x_j = -B + 2B\,C_j / T`, exactly :math:`-B` at
+:math:`j = 0`), and :math:`C_K = T` is the total. This is the only work done on all :math:`K` bins
+(``torch.softmax`` and a normalising pass are avoided). The bin of a point is the number of interior
+knots :math:`C_1, \dots, C_{K-1}` at or below :math:`(x + B)\,T / 2B` (a sum of comparisons);
+after that only the selected bin's two edges and two slopes are gathered and converted to
+:math:`[-B, B]` coordinates. The position in the bin, :math:`(x - x_k) / w_k`, is then formed in the
+input's own units, so the round trip loses no more than the rounding of ``x`` itself; it is clamped
+to :math:`[0, 1]`, as the search and the knots may disagree by an ulp at a knot (harmless: the map is
+continuous). Both directions gather the same bin quantities with the same operations, so they are
+inverse to each other up to rounding. Points outside :math:`[-B, B]` are computed on a clamped copy
+and discarded with ``torch.where``: the unused branch is finite, so gradients are finite everywhere.
 """
 
 from __future__ import annotations
@@ -38,7 +50,13 @@ from torch.autograd.function import once_differentiable
 
 from cflib.validation import check_finite, check_tensor
 
-__all__ = ["piecewise_linear_spline", "rational_quadratic_spline", "split_spline_params"]
+__all__ = [
+    "piecewise_linear_spline",
+    "piecewise_linear_spline_packed",
+    "rational_quadratic_spline",
+    "rational_quadratic_spline_packed",
+    "split_spline_params",
+]
 
 
 def split_spline_params(params: Tensor, num_bins: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -124,48 +142,245 @@ def rational_quadratic_spline(
         {"min_bin_width": min_bin_width, "min_bin_height": min_bin_height},
         min_derivative,
     )
-    shape = x.shape
-    x = x.reshape(-1, 1)
-    xc = x.clamp(-bound, bound)  # points outside are computed here and discarded in _select
-    knots_w = _knots(widths.reshape(-1, num_bins), min_bin_width)
-    knots_h = _knots(heights.reshape(-1, num_bins), min_bin_height)
-    # Forward searches the input axis (widths), inverse the output axis (heights); the bin
-    # quantities below are then computed by the same operations in both directions.
-    k, edges, first = _locate(xc, knots_h if inverse else knots_w, bound)
-    x_k, w_k = _bin(knots_w, edges, first, bound)
-    y_k, h_k = _bin(knots_h, edges, first, bound)
-    s = h_k / w_k
-    d0, d1 = _interior_slopes(derivatives.reshape(-1, num_bins - 1), k, edges, min_derivative)
-    delta = d0 + d1 - 2 * s
-    if inverse:
-        eta = ((xc - y_k) / h_k).clamp(0.0, 1.0)
-        b = d0 - eta * delta
-        root = torch.sqrt((d0 * (1 - eta) - d1 * eta).square() + 4 * (s * s) * eta * (1 - eta))
-        use_nsf_form = b >= 0
-        # Two forms of the same root, each free of cancellation where it is used; the selected
-        # denominator is b + root >= root > 0 or 2 (s - b) > 2 s > 0, never zero.
-        xi = torch.where(use_nsf_form, 2 * s * eta, root - b) / torch.where(
-            use_nsf_form, b + root, 2 * (s - b)
-        )
-        xi = xi.clamp(0.0, 1.0)  # rounding may leave [0, 1] by an ulp
+    k = num_bins
+    # One copy into the parameter-major layout (3K - 1, M): rows widths, heights, derivatives.
+    params = torch.cat(
+        [widths.reshape(-1, k).T, heights.reshape(-1, k).T, derivatives.reshape(-1, k - 1).T]
+    )
+    y, ladj = _rq_spline(
+        x.reshape(-1), params, k, inverse, bound, min_bin_width, min_bin_height, min_derivative
+    )
+    return y.reshape(x.shape), ladj.reshape(x.shape)
+
+
+def rational_quadratic_spline_packed(
+    x: Tensor,
+    params: Tensor,
+    num_bins: int,
+    inverse: bool = False,
+    bound: float = 3.0,
+    min_bin_width: float = 1e-3,
+    min_bin_height: float = 1e-3,
+    min_derivative: float = 1e-3,
+) -> tuple[Tensor, Tensor]:
+    """:func:`rational_quadratic_spline` with parameter-major input (no copy of the parameters).
+
+    Args:
+        x: inputs, shape ``(M,)``.
+        params: shape ``(3K - 1, M)``, contiguous: rows ``0..K-1`` the widths, ``K..2K-1`` the
+            heights, ``2K..3K-2`` the interior derivatives of each element.
+        num_bins: ``K``. The other arguments as in :func:`rational_quadratic_spline`.
+
+    Returns:
+        ``(y, ladj)``, both of shape ``(M,)``.
+    """
+    _check_packed(x, params, num_bins, 3 * num_bins - 1)
+    _check_options(
+        x,
+        num_bins,
+        bound,
+        {"min_bin_width": min_bin_width, "min_bin_height": min_bin_height},
+        min_derivative,
+    )
+    _check_all_finite({"x": x, "params": params})
+    return _rq_spline(
+        x, params, num_bins, inverse, bound, min_bin_width, min_bin_height, min_derivative
+    )
+
+
+def _rq_spline(
+    x: Tensor,
+    params: Tensor,
+    k: int,
+    inverse: bool,
+    bound: float,
+    min_bin_width: float,
+    min_bin_height: float,
+    min_derivative: float,
+) -> tuple[Tensor, Tensor]:
+    """The rational-quadratic spline on validated parameter-major input: x (M,), params (3K-1, M)."""
+    # One split (not three slices): its backward assembles the parameters' gradient in one piece.
+    raw_w, raw_h, raw_d = params.split([k, k, k - 1])
+    # Cumulative edges of the input and the output axis, (K + 1, M) each.
+    knots_w = _knots(raw_w, min_bin_width)
+    knots_h = _knots(raw_h, min_bin_height)
+    # Forward searches the input axis, inverse the output axis (the search is not differentiated:
+    # the index is piecewise constant); both directions then gather the same bin quantities.
+    search = (knots_h if inverse else knots_w).detach()
+    edges = _locate(x.detach().clamp(-bound, bound), search, bound)
+    # The bin's raw knot slopes: raw row j is the slope at interior knot j + 1, so knot e reads row
+    # e - 1 (clamped into range; the end knots 0 and K read a dummy and get slope 1).
+    raw_slopes = raw_d.gather(0, (edges - 1).clamp_(0, k - 2))
+    return _RationalQuadraticBin.apply(
+        x,
+        knots_w.gather(0, edges),
+        knots_w[k],
+        knots_h.gather(0, edges),
+        knots_h[k],
+        raw_slopes,
+        (edges == 0) | (edges == k),
+        inverse,
+        bound,
+        min_derivative,
+    )
+
+
+class _RationalQuadraticBin(torch.autograd.Function):
+    r"""The spline inside each element's bin, either direction, and the identity tails, with a
+    hand-written backward.
+
+    Inputs, for M elements: ``x`` (M,); the bin's cumulative edges ``[C_k, C_{k+1}]`` on the input
+    and output axes ``cw, ch`` (2, M) and their totals ``tw, th`` (M,); the raw slopes at the bin's
+    two knots ``raw`` (2, M) and whether each knot is an end knot (slope 1), ``ends`` (2, M).
+    Returns ``(y, ladj)`` (M,) each, ``y = x`` and ``ladj = 0`` where ``|x| >= B``.
+
+    Why a custom function: these are some 40 elementwise operations on (M,) tensors; under
+    autograd each records a graph node and the backward runs some 80 more, and for the batch sizes
+    of training (thousands) the per-operation overhead, not the arithmetic, is the cost. The
+    backward below reuses the forward's intermediate values and needs about 50.
+
+    Backward. In the bin, with :math:`w, h` its size, :math:`s = h / w`, :math:`t = \xi (1 - \xi)`
+    and ``den``, ``inner`` as in :func:`rational_quadratic_spline`, write the spline as
+    :math:`y = y_k + h\,q(\xi; s, \delta_k, \delta_{k+1})` and
+    :math:`L = \log(dy/dx) = \log \mathrm{inner} + 2 \log s - 2 \log \mathrm{den}`. Their
+    partial derivatives (``p_*`` for :math:`h\,q`, ``l_*`` for :math:`L`) are
+
+    .. math::
+        h q_\xi = \frac{h s\,\mathrm{inner}}{\mathrm{den}^2}, \quad
+        h q_s = \frac{h (\xi^2 - q (1 - 2t))}{\mathrm{den}}, \quad
+        h q_{\delta_k} = \frac{h t (1 - q)}{\mathrm{den}}, \quad
+        h q_{\delta_{k+1}} = -\frac{h q t}{\mathrm{den}},
+
+        L_\xi = \frac{2 (\delta_{k+1} \xi + s (1 - 2\xi) - \delta_k (1 - \xi))}{\mathrm{inner}}
+                 - \frac{2 \Delta_k (1 - 2\xi)}{\mathrm{den}}, \quad
+        L_s = \frac{2t}{\mathrm{inner}} + \frac{2}{s} - \frac{2 (1 - 2t)}{\mathrm{den}}, \quad
+        L_{\delta_k} = \frac{(1 - \xi)^2}{\mathrm{inner}} - \frac{2t}{\mathrm{den}}, \quad
+        L_{\delta_{k+1}} = \frac{\xi^2}{\mathrm{inner}} - \frac{2t}{\mathrm{den}}.
+
+    Forward direction: :math:`\xi = (x - x_k)/w` and :math:`s = h/w` carry the gradients to
+    :math:`x, x_k, w, h`. Inverse direction: :math:`\xi` solves :math:`y_k + h q(\xi) = y`, so
+    by implicit differentiation :math:`d\xi = (dy - dy_k - q\,dh - h q_s\,ds - \dots) / (h
+    q_\xi)`, and the output is :math:`x = x_k + w \xi` with :math:`\mathrm{ladj} = -L`. The
+    bin edges are :math:`x_k = -B + 2B C_k / T`, :math:`w = 2B (C_{k+1} - C_k) / T` (likewise on
+    the output axis), and a slope is :math:`\min(m + \mathrm{softplus}(r + c), \mathrm{cap})`
+    (1 at an end knot). The clamps that only guard against an ulp of rounding are treated as the
+    identity. Checked against finite differences by ``torch.autograd.gradcheck`` in the tests.
+    """
+
+    @staticmethod
+    def forward(
+        ctx,
+        x: Tensor,
+        cw: Tensor,
+        tw: Tensor,
+        ch: Tensor,
+        th: Tensor,
+        raw: Tensor,
+        ends: Tensor,
+        inverse: bool,
+        bound: float,
+        min_derivative: float,
+    ) -> tuple[Tensor, Tensor]:
+        # Bin edge and size on each axis, in [-B, B] coordinates.
+        uw, uh = (2 * bound) / tw, (2 * bound) / th
+        x_k, w = cw[0] * uw - bound, (cw[1] - cw[0]) * uw
+        y_k, h = ch[0] * uh - bound, (ch[1] - ch[0]) * uh
+        s = h / w
+        # Knot slopes. The softplus is shifted so that raw 0 gives slope 1; slopes are capped at
+        # the fourth root of the dtype's largest number (4e9 in float32), far above any sensible
+        # value, so that products and squares of slopes cannot overflow.
+        cap = torch.finfo(raw.dtype).max ** 0.25
+        z = raw + math.log(math.expm1(1.0 - min_derivative))
+        slopes = F.softplus(z) + min_derivative
+        live = ~ends & (slopes < cap)  # where a slope depends on its raw value
+        d0, d1 = torch.where(ends, 1.0, slopes.clamp_(max=cap))
+        delta = d0 + d1 - 2 * s
+        xc = x.clamp(-bound, bound)  # points outside are computed here and discarded below
+        if inverse:
+            q = ((xc - y_k) / h).clamp_(0.0, 1.0)  # (y - y_k) / h
+            b = d0 - q * delta
+            root = torch.sqrt((d0 * (1 - q) - d1 * q).square() + 4 * (s * s) * q * (1 - q))
+            use_nsf_form = b >= 0
+            # Two forms of the same root, each free of cancellation where it is used; the
+            # selected denominator is b + root >= root > 0 or 2 (s - b) > 2 s > 0, never zero.
+            xi = torch.where(use_nsf_form, 2 * s * q, root - b) / torch.where(
+                use_nsf_form, b + root, 2 * (s - b)
+            )
+            xi.clamp_(0.0, 1.0)  # rounding may leave [0, 1] by an ulp
+            t = xi * (1 - xi)
+            den = s + delta * t
+            out = x_k + w * xi
+        else:
+            xi = ((xc - x_k) / w).clamp_(0.0, 1.0)
+            t = xi * (1 - xi)
+            den = s + delta * t
+            # (y - y_k) / h = (s xi^2 + d0 t) / den, written as xi (s xi + d0 (1 - xi)) / den:
+            # exactly 0 at xi = 0 and exactly 1 at xi = 1 (t = 0, den = s); the clamp guards
+            # against an ulp.
+            q = (xi * (s * xi + d0 * (1 - xi)) / den).clamp_(0.0, 1.0)
+            out = y_k + h * q
+        # log dy/dx = log(inner) + 2 log(s / den): two logs instead of one of s^2 inner / den^2,
+        # so that nothing is squared before the log (den can be ~ the largest slope).
+        one_m = 1 - xi
+        inner = d1 * xi * xi + 2 * s * t + d0 * one_m * one_m
+        ladj = torch.log(inner) + 2 * torch.log(s / den)
+        if inverse:
+            ladj = -ladj
+        # Identity tails: keep the spline's values for |x| < B only (at |x| = B both agree). They
+        # are clamped to [-B, B]: the last knot, rebuilt from the gathered edge and size, may lie
+        # an ulp beyond B, which would make the map step back at the tail.
+        inside = x.abs() < bound
+        y = torch.where(inside, out.clamp_(-bound, bound), x)
+        ladj = torch.where(inside, ladj, 0.0)
+        sig = torch.sigmoid(z).mul_(live)  # d slope / d raw
+        ctx.save_for_backward(inside, xi, q, s, d0, d1, w, h, x_k, y_k, tw, th, den, inner, sig)
+        ctx.inverse, ctx.bound = inverse, bound
+        return y, ladj
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y: Tensor, grad_ladj: Tensor) -> tuple[Tensor | None, ...]:
+        inside, xi, q, s, d0, d1, w, h, x_k, y_k, tw, th, den, inner, sig = ctx.saved_tensors
+        g_out = torch.where(inside, grad_y, 0.0)  # outside, y = x: only x gets a gradient
+        g_l = torch.where(inside, grad_ladj, 0.0)
         t = xi * (1 - xi)
-        den = s + delta * t
-        out = x_k + w_k * xi
-    else:
-        xi = ((xc - x_k) / w_k).clamp(0.0, 1.0)
-        t = xi * (1 - xi)
-        den = s + delta * t
-        # (y - y_k) / h = (s xi^2 + d0 t) / den, written as xi (s xi + d0 (1 - xi)) / den: exactly
-        # 0 at xi = 0 and exactly 1 at xi = 1 (t = 0, den = s); the clamp guards against an ulp.
-        out = y_k + h_k * (xi * (s * xi + d0 * (1 - xi)) / den).clamp(0.0, 1.0)
-    # log dy/dx = log(inner) + 2 log(s / den): two logs instead of one of s^2 inner / den^2,
-    # so that nothing is squared before the log (den can be ~ the largest slope).
-    one_m = 1 - xi
-    inner = d1 * xi * xi + 2 * s * t + d0 * one_m * one_m
-    ladj = torch.log(inner) + 2 * torch.log(s / den)
-    if inverse:
-        ladj = -ladj
-    return _select(x, out, ladj, bound, shape)
+        r_den, r_inner = 1 / den, 1 / inner
+        p_s = h * (xi * xi - q * (1 - 2 * t)) * r_den
+        p_d0 = h * t * (1 - q) * r_den
+        p_d1 = -h * q * t * r_den
+        l_xi = 2 * (d1 * xi + s * (1 - 2 * xi) - d0 * (1 - xi)) * r_inner
+        l_xi -= 2 * (d0 + d1 - 2 * s) * (1 - 2 * xi) * r_den
+        l_s = 2 * t * r_inner + 2 / s - 2 * (1 - 2 * t) * r_den
+        l_d0 = (1 - xi).square() * r_inner - 2 * t * r_den
+        l_d1 = xi * xi * r_inner - 2 * t * r_den
+        if ctx.inverse:
+            # d xi / d y = 1 / (h q_xi) = den^2 / (h s inner): h s inner > 0 cannot underflow.
+            a = (g_out * w - g_l * l_xi) * (den * den) / (h * s * inner)
+            g_s = -(a * p_s + g_l * l_s)
+            g_x, g_yk, g_xk = a, -a, g_out
+            g_h = g_s / w - a * q
+            g_w = g_out * xi - g_s * s / w
+            g_d0 = -(a * p_d0 + g_l * l_d0)
+            g_d1 = -(a * p_d1 + g_l * l_d1)
+        else:
+            g_xi = g_out * h * s * inner * (r_den * r_den) + g_l * l_xi
+            g_s = g_out * p_s + g_l * l_s
+            g_x = g_xi / w
+            g_xk, g_yk = -g_x, g_out
+            g_h = g_out * q + g_s / w
+            g_w = -(g_xi * xi + g_s * s) / w
+            g_d0 = g_out * p_d0 + g_l * l_d0
+            g_d1 = g_out * p_d1 + g_l * l_d1
+        # Through the bin edges: x_k + B = C_k u, w = (C_{k+1} - C_k) u, u = 2B / T.
+        b = ctx.bound
+        uw, uh = (2 * b) / tw, (2 * b) / th
+        g_cw = torch.stack([(g_xk - g_w) * uw, g_w * uw])
+        g_tw = -(g_xk * (x_k + b) + g_w * w) / tw
+        g_ch = torch.stack([(g_yk - g_h) * uh, g_h * uh])
+        g_th = -(g_yk * (y_k + b) + g_h * h) / th
+        g_raw = torch.stack([g_d0, g_d1]).mul_(sig)
+        g_x = torch.where(inside, g_x, grad_y)
+        return g_x, g_cw, g_tw, g_ch, g_th, g_raw, None, None, None, None
 
 
 def piecewise_linear_spline(
@@ -202,56 +417,87 @@ def piecewise_linear_spline(
     num_bins = _check_inputs(
         x, {"heights": (heights, 0)}, bound, {"min_bin_height": min_bin_height}, None
     )
-    shape = x.shape
-    x = x.reshape(-1, 1)
+    params = heights.reshape(-1, num_bins).T.contiguous()  # parameter-major (K, M), one copy
+    y, ladj = _pl_spline(x.reshape(-1), params, inverse, bound, min_bin_height)
+    return y.reshape(x.shape), ladj.reshape(x.shape)
+
+
+def piecewise_linear_spline_packed(
+    x: Tensor,
+    params: Tensor,
+    inverse: bool = False,
+    bound: float = 3.0,
+    min_bin_height: float = 1e-3,
+) -> tuple[Tensor, Tensor]:
+    """:func:`piecewise_linear_spline` with parameter-major input: ``x`` of shape ``(M,)``,
+    ``params`` (the unnormalised heights) of shape ``(K, M)``, contiguous; returns ``(M,)`` tensors."""
+    num_bins = params.shape[0] if params.dim() == 2 else 0
+    _check_packed(x, params, num_bins, num_bins)
+    _check_options(x, num_bins, bound, {"min_bin_height": min_bin_height}, None)
+    _check_all_finite({"x": x, "params": params})
+    return _pl_spline(x, params, inverse, bound, min_bin_height)
+
+
+def _pl_spline(
+    x: Tensor, params: Tensor, inverse: bool, bound: float, min_bin_height: float
+) -> tuple[Tensor, Tensor]:
+    """The piecewise-linear spline on validated parameter-major input: x (M,), params (K, M)."""
+    num_bins = params.shape[0]
     xc = x.clamp(-bound, bound)  # points outside are computed here and discarded in _select
-    knots = _knots(heights.reshape(-1, num_bins), min_bin_height)
+    knots = _knots(params, min_bin_height)  # (K + 1, M): the output axis
     width = 2 * bound / num_bins
     if inverse:
-        k, edges, first = _locate(xc, knots, bound)
-        y_k, h_k = _bin(knots, edges, first, bound)
-        x_k = k.to(x.dtype) * width - bound  # (an integer tensor times a float would be float32)
+        edges = _locate(xc, knots, bound)
+        y_k, h_k = _bin(knots, edges, bound)
+        x_k = edges[0].to(x.dtype) * width - bound  # (an integer tensor times a float is float32)
         out = x_k + width * ((xc - y_k) / h_k).clamp(0.0, 1.0)
     else:
         # Equal widths: the bin is floor(K u), u = (x + B) / 2B; u = 1 belongs to the last bin.
         k_float = ((xc + bound) * (1 / width)).floor_().clamp_(max=num_bins - 1)
         k = k_float.long()
-        y_k, h_k = _bin(knots, _edge_indices(k), k == 0, bound)
+        y_k, h_k = _bin(knots, torch.stack([k, k + 1]), bound)
         x_k = k_float * width - bound
         out = y_k + h_k * ((xc - x_k) * (1 / width)).clamp(0.0, 1.0)
     ladj = torch.log(h_k * (1 / width))
     if inverse:
         ladj = -ladj
-    return _select(x, out, ladj, bound, shape)
+    return _select(x, out, ladj, bound)
 
 
 def _knots(raw: Tensor, min_size: float) -> Tensor:
-    r"""Unnormalised cumulative bin edges :math:`C_j = \sum_{i \le j} (e_i + \beta)`, shape (M, K).
+    r"""Unnormalised cumulative bin edges :math:`C_j = \sum_{i < j} (e_i + \beta)`, shape
+    (K + 1, M), from raw bin sizes ``raw`` (K, M) with smallest size ``min_size``.
 
-    :math:`C / C_{K-1}` are the right edges of bins of sizes :math:`m + (1 - Km)\,\mathrm{softmax}
-    (r)`; see the module docstring.
+    :math:`C / C_K` are the edges of bins of sizes :math:`m + (1 - Km)\,\mathrm{softmax}(r)`; see
+    the module docstring. (The two axes of the rational-quadratic spline are done in two calls:
+    one buffer for both would exceed, for large batches, the size above which the C allocator
+    returns memory to the system, and every call would then pay to map fresh pages.)
     """
-    return _CumulativeBins.apply(raw, min_size / (1 - raw.shape[-1] * min_size))
+    return _CumulativeBins.apply(raw, min_size / (1 - raw.shape[0] * min_size))
 
 
 class _CumulativeBins(torch.autograd.Function):
-    r""":math:`C_j = \sum_{i \le j} (e_i + \lambda S)`, :math:`e = \exp(r - \max r)`,
-    :math:`S = \sum_i e_i`, with a hand-written backward.
+    r""":math:`C_j = \sum_{i < j} (e_i + \lambda S)`, :math:`e = \exp(r - \max r)`,
+    :math:`S = \sum_i e_i`, along dimension 0, with a hand-written backward.
 
-    Why a custom function: for large batches the cost is dominated by allocating (M, K) tensors,
-    not by arithmetic. Here the forward allocates one, ``raw - max``, and does ``exp``, ``cumsum``
-    and the offsets in place; under plain autograd the in-place ``cumsum`` would overwrite the
-    ``exp`` result that autograd keeps, forcing a second allocation. Subtracting the row maximum
-    keeps ``exp`` from overflowing for any finite ``raw``; it is a constant shift that the softmax
-    does not depend on.
+    Why a custom function: for large batches the cost is dominated by allocating (K, M) tensors,
+    not by arithmetic. Here the forward allocates one, the output, and writes ``raw - max`` into it,
+    then does ``exp``, ``cumsum`` and the offsets in place; under plain autograd the in-place
+    ``cumsum`` would overwrite the ``exp`` result that autograd keeps, forcing more allocations.
+    Subtracting the maximum keeps ``exp`` from overflowing for any finite ``raw``; it is a constant
+    shift that the softmax does not depend on (and every use of the edges is a ratio ``C / C_K``,
+    which does not depend on it either, so the backward may treat it as a constant).
     """
 
     @staticmethod
     def forward(ctx, raw: Tensor, lam: float) -> Tensor:
-        shift = raw.amax(dim=-1, keepdim=True)
-        knots = (raw - shift).exp_().cumsum_(dim=-1)
-        steps = torch.arange(1, raw.shape[-1] + 1, dtype=raw.dtype, device=raw.device)
-        knots.addcmul_(knots[:, -1:] * lam, steps)  # + (j + 1) beta, beta = lam * S
+        k, m = raw.shape
+        shift = raw.amax(dim=0)
+        knots = raw.new_empty(k + 1, m)
+        knots[0] = 0  # C_0 = 0: the left edge of bin 0, so that no bin needs a special case
+        inner = torch.sub(raw, shift, out=knots[1:]).exp_().cumsum_(dim=0)
+        steps = torch.arange(1, k + 1, dtype=raw.dtype, device=raw.device).unsqueeze(-1)
+        inner.addcmul_(knots[k] * lam, steps)  # C_j += j beta, beta = lam * S
         ctx.save_for_backward(raw, shift, steps)
         ctx.lam = lam
         return knots
@@ -260,70 +506,43 @@ class _CumulativeBins(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         raw, shift, steps = ctx.saved_tensors
-        # dC_j / de_i = [i <= j] + lam (j + 1), so dL/de_i = sum_{j >= i} g_j + lam sum_j (j + 1) g_j
+        grad = grad[1:]  # C_0 is a constant
+        # dC_j / de_i = [i < j] + lam j (j = 1..K), so dL/de_i = sum_{j > i} g_j + lam sum_j j g_j
         # (the first sum as total - cumsum + g); de_i / dr_i = e_i (the shift is a constant).
-        partial = grad.cumsum(dim=-1)
-        outer = partial[:, -1:] + ctx.lam * (grad @ steps).unsqueeze(-1)
+        partial = grad.cumsum(dim=0)
+        outer = partial[-1] + ctx.lam * (grad * steps).sum(dim=0)
         return (raw - shift).exp_().mul_(grad - partial + outer), None
 
 
-def _locate(x: Tensor, knots: Tensor, bound: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Bin ``k`` (M, 1) of each ``x`` in [-B, B] among unnormalised ``knots``, the indices of its
-    edges in ``knots`` (M, 2) and ``k == 0``."""
+def _locate(x: Tensor, knots: Tensor, bound: float) -> Tensor:
+    """Rows ``[k, k + 1]`` of the cumulative edges ``knots`` (K + 1, M) that bound the bin ``k`` of
+    each ``x`` (M,) in [-B, B], shape (2, M)."""
+    k = knots.shape[0] - 1
     # x in the knots' units, (x + B) / 2B * total: which bin the rounding picks at a knot does not
     # matter, the map is continuous and the position in the bin is clamped to [0, 1].
-    target = (x + bound) * (knots[:, -1:] * (0.5 / bound))
-    # right=True counts the edges <= target: the bin index (K only at the upper end).
-    k = torch.searchsorted(knots, target, right=True).clamp_(max=knots.shape[-1] - 1)
-    return k, _edge_indices(k), k == 0
+    target = (x + bound) * (knots[k] * (0.5 / bound))
+    # The bin is the number of interior knots at or below the target: 0..K-1, K - 1 at x = B.
+    # (Counted in int32, which sums faster than the default int64; gather wants int64 indices.)
+    b = torch.sum(knots[1:k] <= target, dim=0, dtype=torch.int32)
+    return torch.stack([b, b + 1]).long()
 
 
-def _edge_indices(k: Tensor) -> Tensor:
-    """Columns ``[k - 1, k]`` of the cumulative sums that bound bin ``k`` (``k - 1`` clamped at 0;
-    bin 0 starts at 0, see ``_bin``), shape (M, 2): one gather reads both edges."""
-    return torch.cat([(k - 1).clamp_(min=0), k], dim=-1)
+def _bin(knots: Tensor, edges: Tensor, bound: float) -> tuple[Tensor, Tensor]:
+    """Left edge and size, in [-B, B] coordinates, of the bins whose edge rows in ``knots``
+    (K + 1, M) are ``edges`` (2, M): two (M,) tensors, one gather."""
+    left, right = knots.gather(0, edges)
+    scale = (2 * bound) / knots[-1]
+    return left * scale - bound, (right - left) * scale
 
 
-def _bin(knots: Tensor, edges: Tensor, first: Tensor, bound: float) -> tuple[Tensor, Tensor]:
-    """Left edge and size of bin ``k`` in [-B, B] coordinates; the left edge of bin 0 is -B."""
-    scale = (2 * bound) / knots[:, -1:]
-    pair = knots.gather(-1, edges)
-    left = torch.where(first, 0.0, pair[:, :1])
-    return left * scale - bound, (pair[:, 1:] - left) * scale
-
-
-def _interior_slopes(
-    raw: Tensor, k: Tensor, edges: Tensor, min_derivative: float
-) -> tuple[Tensor, Tensor]:
-    """Slopes at the left and right knots of bin ``k``; 1 at the two ends (the identity tails).
-
-    Only the two gathered raw values go through the softplus. ``raw[..., j]`` is the slope at
-    interior knot ``j + 1``, so bin ``k`` reads ``k - 1`` and ``k``: the bin's edge indices, the
-    right one clamped to the last column; at the ends the value read is replaced by 1.
-    """
-    num_interior = raw.shape[-1]
-    # Shift so that softplus(0 + shift) = 1 - min_derivative, i.e. raw 0 gives slope 1.
-    shift = math.log(math.expm1(1.0 - min_derivative))
-    cap = torch.finfo(raw.dtype).max ** 0.25
-    pair = raw.gather(-1, edges.clamp(max=num_interior - 1))
-    slopes = (F.softplus(pair + shift) + min_derivative).clamp_(max=cap)
-    at_ends = torch.cat([k == 0, k == num_interior], dim=-1)
-    slopes = torch.where(at_ends, 1.0, slopes)
-    return slopes[:, :1], slopes[:, 1:]
-
-
-def _select(
-    x: Tensor, out: Tensor, ladj: Tensor, bound: float, shape: torch.Size
-) -> tuple[Tensor, Tensor]:
+def _select(x: Tensor, out: Tensor, ladj: Tensor, bound: float) -> tuple[Tensor, Tensor]:
     """Identity tails: keep the spline's values for |x| < B only (at |x| = B both agree).
 
     The spline's values are clamped to [-B, B]: the last knot, rebuilt from the gathered edge and
     size, may lie an ulp beyond B, which would make the map step back at the tail.
     """
     inside = x.abs() < bound
-    y = torch.where(inside, out.clamp(-bound, bound), x)
-    ladj = torch.where(inside, ladj, 0.0)
-    return y.reshape(shape), ladj.reshape(shape)
+    return torch.where(inside, out.clamp(-bound, bound), x), torch.where(inside, ladj, 0.0)
 
 
 def _check_inputs(
@@ -341,11 +560,7 @@ def _check_inputs(
     check_tensor(x, "x")
     num_bins = None
     for name, (p, offset) in params.items():
-        check_tensor(p, name)
-        if p.dtype != x.dtype:
-            raise TypeError(f"{name}: expected dtype {x.dtype} (the dtype of x), got {p.dtype}")
-        if p.device != x.device:
-            raise ValueError(f"{name}: expected device {x.device} (that of x), got {p.device}")
+        _check_like(p, x, name)
         if p.dim() != x.dim() + 1 or p.shape[:-1] != x.shape:
             raise ValueError(
                 f"{name}: expected shape {(*x.shape, 'K' if offset == 0 else 'K - 1')} for x of "
@@ -362,6 +577,40 @@ def _check_inputs(
                 f"{name}: expected last dimension {num_bins + offset} (K = {num_bins} bins), "
                 f"got {p.shape[-1]}"
             )
+    _check_options(x, num_bins, bound, min_sizes, min_derivative)
+    _check_all_finite({"x": x, **{name: p for name, (p, _) in params.items()}})
+    return num_bins
+
+
+def _check_like(p: Tensor, x: Tensor, name: str) -> None:
+    check_tensor(p, name)
+    if p.dtype != x.dtype:
+        raise TypeError(f"{name}: expected dtype {x.dtype} (the dtype of x), got {p.dtype}")
+    if p.device != x.device:
+        raise ValueError(f"{name}: expected device {x.device} (that of x), got {p.device}")
+
+
+def _check_packed(x: Tensor, params: Tensor, num_bins: int, rows: int) -> None:
+    """Shapes of the parameter-major functions' input: x (M,), params (rows, M), contiguous."""
+    check_tensor(x, "x")
+    _check_like(params, x, "params")
+    if not isinstance(num_bins, int) or num_bins < 2:
+        raise ValueError(f"num_bins: expected an integer >= 2, got {num_bins!r}")
+    if x.dim() != 1 or params.shape != (rows, x.shape[0]) or not params.is_contiguous():
+        raise ValueError(
+            f"params: expected a contiguous tensor of shape ({rows}, M) for x of shape (M,), "
+            f"got params {tuple(params.shape)} and x {tuple(x.shape)}"
+        )
+
+
+def _check_options(
+    x: Tensor,
+    num_bins: int,
+    bound: float,
+    min_sizes: dict[str, float],
+    min_derivative: float | None,
+) -> None:
+    """The bound and the smallest bin sizes and slope, for K bins in x's dtype."""
     if not (_is_number(bound) and math.isfinite(bound) and bound > 0):
         raise ValueError(f"bound: expected a finite number > 0, got {bound!r}")
     eps = torch.finfo(x.dtype).eps
@@ -380,13 +629,17 @@ def _check_inputs(
             f"min_derivative: expected a number in [eps, 1) = [{eps:.3g}, 1) for {x.dtype}, "
             f"got {min_derivative!r}"
         )
-    # One read-only reduction per tensor and one host sync for all: a sum is non-finite when an
-    # element is (or, rarely, when finite elements overflow it; the element-wise test decides).
-    tensors = {"x": x, **{name: p for name, (p, _) in params.items()}}
+
+
+def _check_all_finite(tensors: dict[str, Tensor]) -> None:
+    """Raise ``ValueError`` naming the first tensor with a NaN or an infinity.
+
+    One read-only reduction per tensor and one host sync for all: a sum is non-finite when an
+    element is (or, rarely, when finite elements overflow it; the element-wise test decides).
+    """
     if not bool(torch.isfinite(torch.stack([t.sum() for t in tensors.values()])).all()):
         for name, t in tensors.items():
             check_finite(t, name)
-    return num_bins
 
 
 def _is_number(value: object) -> bool:
