@@ -15,9 +15,10 @@ The depth study fits ``CouplingFlow(2, depth, "spline", hidden_dim=16, num_bins=
 on the held-out ``x_test = UniformDisk().sample(5000, generator=seed 2)``; it equals the KL from
 the pushed-forward disk ``erf(flow.inverse(x) / sqrt 2)`` to the uniform square. ``to_square(flow,
 x)`` is that map. ``smallest_depth(errors, threshold)`` is the smallest depth whose error is at
-most the threshold (``None`` when there is none); ``THRESHOLD = 0.15``. Measured over 6 training seeds with
-the notebook's settings: one layer 0.449-0.479 nats (the floor of one layer is 0.399), two layers
-0.057-0.113, three or four 0.056-0.173; so the smallest depth reaching 0.15 was 2 for every seed.
+most the threshold (``None`` when there is none); ``THRESHOLD = 0.15``. Measured over 6
+training seeds with the notebook's settings: one layer 0.449-0.479 nats (the floor of one layer is
+0.399), two layers 0.066-0.100, three 0.056-0.087, four 0.069-0.192; so the smallest depth
+reaching 0.15 was 2 for every seed.
 
 11 points, 3 of them hidden.
 """
@@ -93,7 +94,7 @@ def test_set() -> np.ndarray:
 
 
 def _pair(data: dict, what: str, n: int) -> tuple[np.ndarray, np.ndarray] | str:
-    """Decode a probe's ``{"y", "ladj"}``; a message when they are not tensors of the right shape."""
+    """Decode a probe's ``{"y", "ladj"}``; a message when they are not tensors of the right size."""
     if "type" in data:
         return f"expected {what} to return a pair (y, ladj), found {data['type']}"
     y, _ = decode_array(data["y"], f"y of {what}")
@@ -477,7 +478,8 @@ def errors_are_held_out(student: Student, rng: np.random.Generator) -> Outcome:
         if len(row["layers"]) != depth or len(spline) != depth:
             return failed(
                 f"expected flows[{depth}] to be a flow of {depth} spline couplings, found "
-                f"{len(row['layers'])} couplings ({', '.join(sorted(set(row['layers']))) or 'none'})"
+                f"{len(row['layers'])} couplings "
+                f"({', '.join(sorted(set(row['layers']))) or 'none'})"
             )
         log_q, _ = decode_array(row["log_q"], f"flows[{depth}].log_prob(x_test)")
         want = _reference_errors({depth: log_q})[depth]
