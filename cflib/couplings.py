@@ -265,7 +265,7 @@ class Coupling(Transform):
         batch, n_b = xb.shape
         params = self._params_packed(cond, n_b)  # (P, n_b * batch)
         y, ladj = self.transform_packed(xb.T.reshape(-1), params, inverse)
-        return y.view(n_b, batch).T, ladj.view(n_b, batch).sum(0)
+        return y.view(n_b, batch).T, (ladj if n_b == 1 else ladj.view(n_b, batch).sum(0))
 
     def _params_packed(self, cond: Tensor, n_b: int) -> Tensor:
         """The conditioner's parameters as ``(P, n_b * batch)``, column ``j * batch + i`` for
@@ -282,12 +282,13 @@ class Coupling(Transform):
             for layer in body:
                 h = layer(h)
             # The head's output rows are ordered (dimension, parameter); reorder them to
-            # (parameter, dimension) and compute W h^T + b: (P * n_b, batch), parameter-major.
-            w = head.weight.view(n_b, p, -1).transpose(0, 1).reshape(p * n_b, -1)
-            if head.bias is None:
-                out = w @ h.T
-            else:
-                out = torch.addmm(head.bias.view(n_b, p).T.reshape(p * n_b, 1), w, h.T)
+            # (parameter, dimension) (nothing to do for one dimension) and compute W h^T + b:
+            # (P * n_b, batch), parameter-major.
+            w, b = head.weight, head.bias
+            if n_b > 1:
+                w = w.view(n_b, p, -1).transpose(0, 1).reshape(p * n_b, -1)
+                b = None if b is None else b.view(n_b, p).T.reshape(p * n_b)
+            out = w @ h.T if b is None else torch.addmm(b.unsqueeze(1), w, h.T)
             return out.view(p, n_b * batch)
         params = self._params(net(cond), (batch, n_b))  # (batch, n_b, P), checked
         return params.permute(2, 1, 0).reshape(p, n_b * batch)
@@ -359,12 +360,20 @@ class AffineCoupling(Coupling):
         super().__init__(*args, **kwargs)
         self.scale, self.scale_bound = scale, float(scale_bound)
 
+    packed = True
+
     def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
-        s = SCALES[self.scale](params[..., 0], self.scale_bound)
-        t = params[..., 1]
+        return self._affine(x, params[..., 0], params[..., 1], inverse)
+
+    def transform_packed(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        raw, t = params.unbind(0)  # two contiguous rows: one backward node, no zero-filled grads
+        return self._affine(x, raw, t, inverse)
+
+    def _affine(self, x: Tensor, raw: Tensor, t: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        s = SCALES[self.scale](raw, self.scale_bound)
         if inverse:
             return (x - t) * torch.exp(-s), -s
-        return x * torch.exp(s) + t, s
+        return torch.addcmul(t, x, torch.exp(s)), s  # x e^s + t
 
 
 class SplineCoupling(Coupling):
