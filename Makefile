@@ -51,5 +51,17 @@ exercises: $(STAMP)
 grade: $(STAMP)
 	$(PY) -m cflib.grade $(NB) --json grading-report.json --csv grading-report.csv
 
+## Speed and sturdiness next to nflows, zuko, normflows and Pyro (benchmarks/run.py), two threads;
+## writes benchmarks/results/latest.{json,md}. Options: make bench BENCH_ARGS="--quick --device cuda"
+## The peers are installed into .venv without their dependencies, so torch stays at 2.13.0.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) benchmarks/requirements.txt benchmarks/constraints.txt
+	$(PY) -m pip install -q --no-deps -c benchmarks/constraints.txt -r benchmarks/requirements.txt
+	$(PY) -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run --threads 2 $(BENCH_ARGS)
+
 clean:
 	rm -rf _build .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Benchmarks of cflib against peer libraries: ``python -m benchmarks.run`` (``make bench``)."""
