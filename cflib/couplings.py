@@ -262,7 +262,9 @@ class Coupling(Transform):
             y = torch.where(keep, x, z)
             return y, ladj.masked_fill(keep, 0).flatten(1).sum(1)
         xa, xb = self._split(x)
-        cond = xa
+        # A contiguous copy (a slice of x is strided): the conditioner's weight gradient, a matrix
+        # product with this input, is then several times faster; the copy costs little.
+        cond = xa.contiguous()
         if self.context_dim:
             if context is None:
                 raise ValueError(
