@@ -19,9 +19,10 @@ A coupling works on vectors ``(batch, dim)`` and on images ``(batch, C, H, W)``.
 
 ``P`` (``num_params``) is the number of parameters of :math:`\tau` per transformed element.
 
-Fast path (vectors). A coupling whose map has a parameter-major form (``packed = True``: the
-splines) receives its parameters as one ``(P, n_b * batch)`` tensor, a contiguous row per parameter,
-which its map processes fastest (see :mod:`cflib.splines`). When the conditioner is an
+Fast path (vectors). A coupling whose map also has a parameter-major form (``transform_packed``,
+defined by the same class as ``transform``: the splines and the affine coupling; a subclass that
+overrides only ``transform`` keeps its own map) receives its parameters as one ``(P, n_b * batch)``
+tensor, a contiguous row per parameter, which its map processes fastest (see :mod:`cflib.splines`). When the conditioner is an
 ``nn.Sequential`` ending in an ``nn.Linear`` (as :class:`~cflib.conditioners.MLP` is), the coupling
 runs its layers itself: the last one with its rows reordered, so that the matrix product writes this
 layout directly (and passes back a gradient in the hidden layer's own layout), and each ReLU in place
@@ -86,6 +87,16 @@ def _as_bool_mask(mask: object) -> Tensor:
     return mask.detach().cpu()
 
 
+def _has_packed_form(cls: type) -> bool:
+    """Whether ``cls`` defines ``transform_packed`` in the same class as ``transform`` (so a
+    subclass that overrides only ``transform`` is not bypassed by an inherited packed form)."""
+
+    def owner(name: str) -> type:
+        return next(c for c in cls.__mro__ if name in c.__dict__)
+
+    return owner("transform") is owner("transform_packed") is not Coupling
+
+
 def _check_finite_fast(x: Tensor, name: str) -> None:
     """Raise ``ValueError`` if ``x`` holds a NaN or an infinity.
 
@@ -138,8 +149,6 @@ class Coupling(Transform):
     """
 
     num_params: int = 1
-    #: whether :meth:`transform_packed` is implemented (then used for vectors)
-    packed: bool = False
 
     def __init__(
         self,
@@ -176,6 +185,7 @@ class Coupling(Transform):
         if context_dim and self.mode != "vector":
             raise ValueError("context_dim: a context is supported for vector inputs only")
         self.register_buffer("mask", mask)
+        self._packed = _has_packed_form(type(self))
         self.context_dim = context_dim
         p = self.num_params
         if self.mode == "spatial":
@@ -276,7 +286,7 @@ class Coupling(Transform):
                     f"context: batch size {context.shape[0]} differs from {name}'s {x.shape[0]}"
                 )
             cond = torch.cat([xa, context], dim=1)
-        if self.packed and self.mode == "vector":
+        if self._packed and self.mode == "vector":
             yb, ladj = self._couple_packed(cond, xb, inverse)
         else:
             params = self._params(self.conditioner(cond), tuple(xb.shape))
@@ -388,8 +398,6 @@ class AffineCoupling(Coupling):
         super().__init__(*args, **kwargs)
         self.scale, self.scale_bound = scale, float(scale_bound)
 
-    packed = True
-
     def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         return self._affine(x, params[..., 0], params[..., 1], inverse)
 
@@ -411,8 +419,6 @@ class SplineCoupling(Coupling):
     See :func:`cflib.splines.rational_quadratic_spline` for the map, its log-derivative and the
     closed-form inverse.
     """
-
-    packed = True
 
     def __init__(self, *args, num_bins: int = 8, bound: float = 3.0, **kwargs):
         if not isinstance(num_bins, int) or num_bins < 2:
@@ -436,8 +442,6 @@ class PiecewiseLinearCoupling(Coupling):
     ``num_bins`` equal-width bins on ``[-bound, bound]`` (bin heights from a softmax) and identity
     tails; ``K`` parameters per element. Fast and expressive, but its derivative jumps at the knots.
     """
-
-    packed = True
 
     def __init__(self, *args, num_bins: int = 8, bound: float = 3.0, **kwargs):
         if not isinstance(num_bins, int) or num_bins < 2:
