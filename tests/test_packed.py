@@ -108,3 +108,19 @@ def test_last_layer_shortcut_equals_the_generic_path(make, bias):
         torch.testing.assert_close(l0, l1, rtol=0, atol=1e-13)
         for a, b in zip(g0, g1, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_a_subclass_overriding_transform_keeps_its_map():
+    """The packed path is inherited only together with the map it computes: a subclass that
+    overrides ``transform`` alone (as the book's 'common mistakes' do) is called as written."""
+
+    class Doubled(AffineCoupling):
+        def transform(self, x, params, inverse):
+            y, ladj = super().transform(x, params, inverse)
+            return 2 * y, ladj
+
+    torch.manual_seed(0)
+    layer, plain = Doubled(4), AffineCoupling(4)
+    plain.load_state_dict(layer.state_dict())
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(layer(x)[0][:, 2:], 2 * plain(x)[0][:, 2:])
