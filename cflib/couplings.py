@@ -22,12 +22,13 @@ A coupling works on vectors ``(batch, dim)`` and on images ``(batch, C, H, W)``.
 Fast path (vectors). A coupling whose map also has a parameter-major form (``transform_packed``,
 defined by the same class as ``transform``: the splines and the affine coupling; a subclass that
 overrides only ``transform`` keeps its own map) receives its parameters as one ``(P, n_b * batch)``
-tensor, a contiguous row per parameter, which its map processes fastest (see :mod:`cflib.splines`). When the conditioner is an
-``nn.Sequential`` ending in an ``nn.Linear`` (as :class:`~cflib.conditioners.MLP` is), the coupling
-runs its layers itself: the last one with its rows reordered, so that the matrix product writes this
-layout directly (and passes back a gradient in the hidden layer's own layout), and each ReLU in place
-on the fresh output of the layer before it. Any other conditioner's output is transposed with one
-copy. (Forward hooks on the layers of such a ``Sequential`` are then not called.)
+tensor, a contiguous row per parameter, which its map processes fastest (see
+:mod:`cflib.splines`). When the conditioner is an ``nn.Sequential`` ending in an ``nn.Linear`` (as
+:class:`~cflib.conditioners.MLP` is), the coupling runs its layers itself: the last one with its rows
+reordered, so that the matrix product writes this layout directly (and passes back a gradient in the
+hidden layer's own layout), and each ReLU in place on the fresh output of the layer before it. Any
+other conditioner's output is transposed with one copy, and so is that of a ``Sequential`` with
+hooks, which must be called.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
+from torch.nn.modules import module as _module_globals
 
 from cflib.conditioners import MLP, ResNet
 from cflib.masks import channel_mask
@@ -85,6 +87,22 @@ def _as_bool_mask(mask: object) -> Tensor:
             raise ValueError("mask: expected a boolean tensor (or one holding only 0 and 1)")
         mask = mask != 0
     return mask.detach().cpu()
+
+
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+def _runs_as_layers(net: nn.Module, n_out: int) -> bool:
+    """Whether a coupling may run the conditioner's layers itself (see the module docstring): a
+    plain ``nn.Sequential`` ending in an ``nn.Linear`` with ``n_out`` outputs, and no hooks on it,
+    on its layers or global ones (they would not be called)."""
+    if type(net).forward is not nn.Sequential.forward or len(net) == 0:
+        return False
+    if not isinstance(net[-1], nn.Linear) or net[-1].out_features != n_out:
+        return False
+    if any(getattr(_module_globals, f"_global{name}", None) for name in _HOOKS):
+        return False
+    return not any(getattr(m, name) for m in (net, *net) for name in _HOOKS)
 
 
 def _has_packed_form(cls: type) -> bool:
@@ -308,12 +326,7 @@ class Coupling(Transform):
         """The conditioner's parameters as ``(P, n_b * batch)``, column ``j * batch + i`` for
         transformed dimension ``j`` of sample ``i`` (see the module docstring)."""
         net, p, batch = self.conditioner, self.num_params, cond.shape[0]
-        if (
-            type(net).forward is nn.Sequential.forward
-            and len(net) > 0
-            and isinstance(net[-1], nn.Linear)
-            and net[-1].out_features == n_b * p
-        ):
+        if _runs_as_layers(net, n_b * p):
             *body, head = net
             h = cond
             for layer in body:

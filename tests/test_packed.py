@@ -124,3 +124,20 @@ def test_a_subclass_overriding_transform_keeps_its_map():
     plain.load_state_dict(layer.state_dict())
     x = torch.randn(3, 4)
     torch.testing.assert_close(layer(x)[0][:, 2:], 2 * plain(x)[0][:, 2:])
+
+
+@pytest.mark.parametrize("make", [lambda: SplineCoupling(4), lambda: AffineCoupling(4)])
+def test_hooks_on_the_conditioner_are_called(make):
+    """With a hook on the conditioner (or one of its layers) the coupling calls the network as a
+    module, so that the hook runs: once per direction."""
+    for target in ("net", "layer"):
+        layer = make()
+        calls = []
+        module = layer.conditioner if target == "net" else layer.conditioner[0]
+        handle = module.register_forward_hook(lambda *_, calls=calls: calls.append(1))
+        y, _ = layer(torch.randn(5, 4))
+        layer.inverse(y)
+        handle.remove()
+        assert len(calls) == 2
+        layer(torch.randn(5, 4))
+        assert len(calls) == 2
