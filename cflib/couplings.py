@@ -342,7 +342,7 @@ class Coupling(Transform):
                 b = None if b is None else b.view(n_b, p).T.reshape(p * n_b)
             return _TransposedLinear.apply(h, w, b).view(p, n_b * batch)
         params = self._params(net(cond), (batch, n_b))  # (batch, n_b, P), checked
-        return params.permute(2, 1, 0).reshape(p, n_b * batch)
+        return params.permute(2, 1, 0).reshape(p, n_b * batch).contiguous()
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if self._halves:  # mask = [True]*k + [False]*(n-k): slicing is free

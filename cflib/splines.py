@@ -167,8 +167,8 @@ def rational_quadratic_spline_packed(
 
     Args:
         x: inputs, shape ``(M,)``.
-        params: shape ``(3K - 1, M)``, contiguous: rows ``0..K-1`` the widths, ``K..2K-1`` the
-            heights, ``2K..3K-2`` the interior derivatives of each element.
+        params: shape ``(3K - 1, M)`` (contiguous is fastest): rows ``0..K-1`` the widths,
+            ``K..2K-1`` the heights, ``2K..3K-2`` the interior derivatives of each element.
         num_bins: ``K``. The other arguments as in :func:`rational_quadratic_spline`.
 
     Returns:
@@ -183,6 +183,7 @@ def rational_quadratic_spline_packed(
         min_derivative,
     )
     _check_all_finite({"x": x, "params": params})
+    params = params.contiguous()  # the layout the computation is fast in (no copy if it is)
     return _rq_spline(
         x, params, num_bins, inverse, bound, min_bin_width, min_bin_height, min_derivative
     )
@@ -198,7 +199,7 @@ def _rq_spline(
     min_bin_height: float,
     min_derivative: float,
 ) -> tuple[Tensor, Tensor]:
-    """The rational-quadratic spline on validated parameter-major input: x (M,), params (3K-1, M)."""
+    """The rational-quadratic spline on validated input: x (M,), params (3K-1, M) contiguous."""
     # One split (not three slices): its backward assembles the parameters' gradient in one piece.
     raw_w, raw_h, raw_d = params.split([k, k, k - 1])
     # Cumulative edges of the input and the output axis, (K + 1, M) each.
@@ -450,12 +451,13 @@ def piecewise_linear_spline_packed(
     min_bin_height: float = 1e-3,
 ) -> tuple[Tensor, Tensor]:
     """:func:`piecewise_linear_spline` with parameter-major input: ``x`` of shape ``(M,)``,
-    ``params`` (the unnormalised heights) of shape ``(K, M)``, contiguous; returns ``(M,)`` tensors."""
+    ``params`` (the unnormalised heights) of shape ``(K, M)`` (contiguous is fastest); returns
+    ``(M,)`` tensors."""
     num_bins = params.shape[0] if params.dim() == 2 else 0
     _check_packed(x, params, num_bins, num_bins)
     _check_options(x, num_bins, bound, {"min_bin_height": min_bin_height}, None)
     _check_all_finite({"x": x, "params": params})
-    return _pl_spline(x, params, inverse, bound, min_bin_height)
+    return _pl_spline(x, params.contiguous(), inverse, bound, min_bin_height)
 
 
 def _pl_spline(
@@ -611,14 +613,14 @@ def _check_like(p: Tensor, x: Tensor, name: str) -> None:
 
 
 def _check_packed(x: Tensor, params: Tensor, num_bins: int, rows: int) -> None:
-    """Shapes of the parameter-major functions' input: x (M,), params (rows, M), contiguous."""
+    """Shapes of the parameter-major functions' input: x (M,), params (rows, M)."""
     check_tensor(x, "x")
     _check_like(params, x, "params")
     if not isinstance(num_bins, int) or num_bins < 2:
         raise ValueError(f"num_bins: expected an integer >= 2, got {num_bins!r}")
-    if x.dim() != 1 or params.shape != (rows, x.shape[0]) or not params.is_contiguous():
+    if x.dim() != 1 or params.shape != (rows, x.shape[0]):
         raise ValueError(
-            f"params: expected a contiguous tensor of shape ({rows}, M) for x of shape (M,), "
+            f"params: expected shape ({rows}, M) for x of shape (M,), "
             f"got params {tuple(params.shape)} and x {tuple(x.shape)}"
         )
 
