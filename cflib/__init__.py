@@ -3,6 +3,7 @@
 Every invertible layer is a ``torch.nn.Module`` with ``forward(x) -> (y, ladj)`` and
 ``inverse(y) -> (x, ladj)``; ``ladj`` is the log-absolute-determinant of the Jacobian, shape (batch,).
 
+Preprocessing layers (``Logit``, ``Standardize``, ``Whiten``, ``Log``, ``ActNorm``) have exact log-dets.
 Submodules: ``cflib.targets`` (2-D densities, energies, digits), ``cflib.metrics``, ``cflib.splines``;
 ``cflib.plots`` (matplotlib) and ``cflib.symbolic`` (sympy) are imported on demand.
 """
@@ -20,14 +21,17 @@ from cflib.couplings import (
 )
 from cflib.flow import COUPLINGS, AutoregressiveFlow, CouplingFlow, Flow, MultiScaleFlow
 from cflib.masks import channel_mask, checkerboard_mask
+from cflib.normalization import ActNorm
 from cflib.permutations import (
     InvertibleConv1x1,
     Permutation,
     RandomPermutation,
     ReversePermutation,
 )
+from cflib.preprocess import Logit, dequantize
 from cflib.reshape import FactorOut, Squeeze
 from cflib.splines import piecewise_linear_spline, rational_quadratic_spline
+from cflib.tabular import Log, Standardize, Whiten
 from cflib.train import train
 from cflib.transforms import Compose, Inverse, Transform
 from cflib.utils import device, seed_everything
@@ -37,6 +41,7 @@ __all__ = [
     "MADE",
     "MLP",
     "SCALES",
+    "ActNorm",
     "AdditiveCoupling",
     "AffineCoupling",
     "Attention",
@@ -48,6 +53,8 @@ __all__ = [
     "Flow",
     "Inverse",
     "InvertibleConv1x1",
+    "Log",
+    "Logit",
     "MaskedAutoregressive",
     "MultiScaleFlow",
     "Permutation",
@@ -57,9 +64,12 @@ __all__ = [
     "ReversePermutation",
     "SplineCoupling",
     "Squeeze",
+    "Standardize",
     "Transform",
+    "Whiten",
     "channel_mask",
     "checkerboard_mask",
+    "dequantize",
     "device",
     "metrics",
     "piecewise_linear_spline",
