@@ -41,6 +41,13 @@ def _check_table(x: object, name: str) -> Tensor:
     return x
 
 
+def _check_batch(x: object, dim: int, name: str) -> Tensor:
+    x = check_tensor(x, name)
+    if x.dim() != 2 or x.shape[1] != dim:
+        raise ValueError(f"{name}: expected shape (batch, {dim}), got {tuple(x.shape)}")
+    return x
+
+
 def _check_columns(v: object, dim: int, name: str) -> Tensor:
     v = check_finite(check_tensor(v, name), name)
     if v.shape != (dim,):
@@ -84,19 +91,13 @@ class Standardize(Transform):
     def dim(self) -> int:
         return len(self.mean)
 
-    def _check(self, x: object, name: str) -> Tensor:
-        x = check_tensor(x, name)
-        if x.dim() != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"{name}: expected shape (batch, {self.dim}), got {tuple(x.shape)}")
-        return x
-
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        x = self._check(x, "x")
+        x = _check_batch(x, self.dim, "x")
         ladj = -torch.log(self.std).sum().to(x.dtype).expand(len(x))
         return (x - self.mean.to(x)) / self.std.to(x), ladj
 
     def inverse(self, u: Tensor) -> tuple[Tensor, Tensor]:
-        u = self._check(u, "u")
+        u = _check_batch(u, self.dim, "u")
         ladj = torch.log(self.std).sum().to(u.dtype).expand(len(u))
         return self.mean.to(u) + self.std.to(u) * u, ladj
 
@@ -145,20 +146,14 @@ class Whiten(Transform):
     def dim(self) -> int:
         return len(self.mean)
 
-    def _check(self, x: object, name: str) -> Tensor:
-        x = check_tensor(x, name)
-        if x.dim() != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"{name}: expected shape (batch, {self.dim}), got {tuple(x.shape)}")
-        return x
-
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        x = self._check(x, "x")
+        x = _check_batch(x, self.dim, "x")
         chol = self.chol.to(x)
         u = torch.linalg.solve_triangular(chol, (x - self.mean.to(x)).T, upper=False).T
         return u, -torch.log(chol.diagonal()).sum().expand(len(x))
 
     def inverse(self, u: Tensor) -> tuple[Tensor, Tensor]:
-        u = self._check(u, "u")
+        u = _check_batch(u, self.dim, "u")
         chol = self.chol.to(u)
         return self.mean.to(u) + u @ chol.T, torch.log(chol.diagonal()).sum().expand(len(u))
 
