@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from cflib.validation import check_finite, check_tensor
+from cflib.validation import check_all_finite, check_tensor
 
 __all__ = [
     "piecewise_linear_spline",
@@ -182,7 +182,7 @@ def rational_quadratic_spline_packed(
         {"min_bin_width": min_bin_width, "min_bin_height": min_bin_height},
         min_derivative,
     )
-    _check_all_finite({"x": x, "params": params})
+    check_all_finite({"x": x, "params": params})
     params = params.contiguous()  # the layout the computation is fast in (no copy if it is)
     return _rq_spline(
         x, params, num_bins, inverse, bound, min_bin_width, min_bin_height, min_derivative
@@ -456,7 +456,7 @@ def piecewise_linear_spline_packed(
     num_bins = params.shape[0] if params.dim() == 2 else 0
     _check_packed(x, params, num_bins, num_bins)
     _check_options(x, num_bins, bound, {"min_bin_height": min_bin_height}, None)
-    _check_all_finite({"x": x, "params": params})
+    check_all_finite({"x": x, "params": params})
     return _pl_spline(x, params.contiguous(), inverse, bound, min_bin_height)
 
 
@@ -600,7 +600,7 @@ def _check_inputs(
                 f"got {p.shape[-1]}"
             )
     _check_options(x, num_bins, bound, min_sizes, min_derivative)
-    _check_all_finite({"x": x, **{name: p for name, (p, _) in params.items()}})
+    check_all_finite({"x": x, **{name: p for name, (p, _) in params.items()}})
     return num_bins
 
 
@@ -651,17 +651,6 @@ def _check_options(
             f"min_derivative: expected a number in [eps, 1) = [{eps:.3g}, 1) for {x.dtype}, "
             f"got {min_derivative!r}"
         )
-
-
-def _check_all_finite(tensors: dict[str, Tensor]) -> None:
-    """Raise ``ValueError`` naming the first tensor with a NaN or an infinity.
-
-    One read-only reduction per tensor and one host sync for all: a sum is non-finite when an
-    element is (or, rarely, when finite elements overflow it; the element-wise test decides).
-    """
-    if not bool(torch.isfinite(torch.stack([t.sum() for t in tensors.values()])).all()):
-        for name, t in tensors.items():
-            check_finite(t, name)
 
 
 def _is_number(value: object) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["check_event", "check_finite", "check_tensor"]
+__all__ = ["check_all_finite", "check_event", "check_finite", "check_tensor"]
 
 
 def check_tensor(x: object, name: str = "x") -> Tensor:
@@ -25,11 +25,29 @@ def check_tensor(x: object, name: str = "x") -> Tensor:
 
 
 def check_finite(x: Tensor, name: str = "x") -> Tensor:
-    """Raise ``ValueError`` if ``x`` holds a NaN or an infinity."""
-    if not bool(torch.isfinite(x).all()):
-        bad = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"{name}: contains {bad} non-finite value(s) (NaN or inf)")
+    """Raise ``ValueError`` if ``x`` holds a NaN or an infinity.
+
+    Layers call this on every input, so the common case is made cheap: the sum is non-finite when
+    an element is (or, rarely, when finite elements overflow it; the element-wise test then
+    decides), one read-only reduction and a scalar test instead of an element-wise boolean tensor.
+    """
+    if not bool(torch.isfinite(x.sum())):
+        _raise_if_not_finite(x, name)
     return x
+
+
+def check_all_finite(tensors: dict[str, Tensor]) -> None:
+    """:func:`check_finite` for several tensors with one host synchronisation (one reduction
+    each); the error names the first tensor, in order, that holds a NaN or an infinity."""
+    if not bool(torch.isfinite(torch.stack([t.sum() for t in tensors.values()])).all()):
+        for name, t in tensors.items():
+            _raise_if_not_finite(t, name)
+
+
+def _raise_if_not_finite(x: Tensor, name: str) -> None:
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise ValueError(f"{name}: contains {bad} non-finite value(s) (NaN or inf)")
 
 
 def check_event(

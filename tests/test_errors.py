@@ -120,3 +120,16 @@ def test_context_errors():
         flow.log_prob(torch.randn(4, 2), torch.randn(5, 3))
     with pytest.raises(ValueError, match="not conditional"):
         CouplingFlow(2).log_prob(torch.randn(4, 2), torch.randn(4, 3))
+
+
+def test_finite_checks_count_bad_values_and_survive_overflowing_sums():
+    from cflib.validation import check_all_finite, check_finite
+
+    huge = torch.full((4,), 3e38)  # finite float32 values whose sum overflows to inf
+    assert check_finite(huge, "h") is huge
+    check_all_finite({"h": huge, "x": torch.zeros(3)})
+    bad = torch.tensor([1.0, float("nan"), float("inf"), 2.0])
+    with pytest.raises(ValueError, match=r"x: contains 2 non-finite value\(s\)"):
+        check_finite(bad, "x")
+    with pytest.raises(ValueError, match=r"^b: contains 2 non-finite"):
+        check_all_finite({"a": huge, "b": bad, "c": bad})
