@@ -57,9 +57,10 @@ NOTES = [
     "nflows, zuko and normflows do so natively; cflib's CouplingFlow and pyro's "
     "TransformedDistribution are written noise -> data, so their layers are used the other way "
     "round (cflib.Flow(cflib.Inverse(...)), pyro .inv).",
-    "cflib runs a Sequential conditioner's layers itself: the last linear layer writes the "
-    "parameter-major layout, and each ReLU acts in place (one allocation fewer); the "
-    "'conditioner alone' rows call the same network as an ordinary module.",
+    "cflib evaluates a Linear/ReLU Sequential conditioner itself, as one autograd function: the "
+    "last linear layer writes the parameter-major layout, each ReLU acts in place, and the "
+    "hand-written backward masks each hidden gradient in place (one allocation fewer per layer "
+    "and direction); the 'conditioner alone' rows call the same network as an ordinary module.",
     "Affine couplings: each library's own scale map (cflib exp, nflows sigmoid(r + 2) + 1e-3, "
     "zuko soft-clipped exp, normflows exp, pyro clamp to [-5, 3]); normflows wraps each coupling "
     "in Split/Merge layers (AffineCouplingBlock).",

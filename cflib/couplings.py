@@ -23,12 +23,13 @@ Fast path (vectors). A coupling whose map also has a parameter-major form (``tra
 defined by the same class as ``transform``: the splines and the affine coupling; a subclass that
 overrides only ``transform`` keeps its own map) receives its parameters as one ``(P, n_b * batch)``
 tensor, a contiguous row per parameter, which its map processes fastest (see
-:mod:`cflib.splines`). When the conditioner is an ``nn.Sequential`` ending in an ``nn.Linear`` (as
-:class:`~cflib.conditioners.MLP` is), the coupling runs its layers itself: the last one with its rows
-reordered, so that the matrix product writes this layout directly (and passes back a gradient in the
-hidden layer's own layout), and each ReLU in place on the fresh output of the layer before it. Any
-other conditioner's output is transposed with one copy, and so is that of a ``Sequential`` with
-hooks, which must be called.
+:mod:`cflib.splines`). When the conditioner is an ``nn.Sequential`` of ``nn.Linear`` layers with
+``nn.ReLU`` between them (as :class:`~cflib.conditioners.MLP` is by default), the coupling evaluates
+the network itself, as one autograd function (:class:`_ReluMLP`): the last layer with its rows
+reordered, so that the matrix product writes this layout directly, each ReLU in place, and a
+hand-written backward that allocates one gradient per layer and keeps each in its layer's own
+memory layout. Any other conditioner's output is transposed with one copy, and so is that of a
+``Sequential`` with hooks, which must be called.
 """
 
 from __future__ import annotations
@@ -92,17 +93,23 @@ def _as_bool_mask(mask: object) -> Tensor:
 _HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 
 
-def _runs_as_layers(net: nn.Module, n_out: int) -> bool:
-    """Whether a coupling may run the conditioner's layers itself (see the module docstring): a
-    plain ``nn.Sequential`` ending in an ``nn.Linear`` with ``n_out`` outputs, and no hooks on it,
-    on its layers or global ones (they would not be called)."""
-    if type(net).forward is not nn.Sequential.forward or len(net) == 0:
-        return False
-    if not isinstance(net[-1], nn.Linear) or net[-1].out_features != n_out:
-        return False
+def _relu_mlp(net: nn.Module, n_out: int) -> list[nn.Linear] | None:
+    """The linear layers of ``net`` if the coupling may evaluate it itself (see the module
+    docstring), else ``None``: a plain ``nn.Sequential`` alternating ``nn.Linear`` and ``nn.ReLU``
+    layers, ending in an ``nn.Linear`` with ``n_out`` outputs, and no hooks on it, on its layers or
+    global ones (they would not be called)."""
+    if type(net).forward is not nn.Sequential.forward or len(net) % 2 == 0:
+        return None
+    layers = list(net)
+    if any(type(m) is not (nn.Linear, nn.ReLU)[i % 2] for i, m in enumerate(layers)):
+        return None
+    if layers[-1].out_features != n_out:
+        return None
     if any(getattr(_module_globals, f"_global{name}", None) for name in _HOOKS):
-        return False
-    return not any(getattr(m, name) for m in (net, *net) for name in _HOOKS)
+        return None
+    if any(getattr(m, name) for m in (net, *layers) for name in _HOOKS):
+        return None
+    return layers[0::2]
 
 
 def _has_packed_form(cls: type) -> bool:
@@ -115,26 +122,68 @@ def _has_packed_form(cls: type) -> bool:
     return owner("transform") is owner("transform_packed") is not Coupling
 
 
-class _TransposedLinear(torch.autograd.Function):
-    """A linear layer that returns its output transposed: ``W h^T + b``, shape (out, batch).
+def _linear(h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``h W^T + b``, (batch, out). With one input feature the product is an outer product, which
+    a broadcast multiply computes several times faster than a matrix-product routine."""
+    if weight.shape[1] == 1:
+        return h * weight.T if bias is None else torch.addcmul(bias, h, weight.T)
+    return h @ weight.T if bias is None else torch.addmm(bias, h, weight.T)
 
-    Why a custom function: under autograd, ``addmm(b, W, h.T)`` passes ``h`` a *transposed*
-    gradient, and the activation's backward before it (a ReLU's, say) is an elementwise
-    operation on mismatched layouts, some 30 times slower than on matching ones. Here the gradient
-    of ``h`` is computed directly in ``h``'s own layout, ``g^T W`` (batch, in).
+
+class _ReluMLP(torch.autograd.Function):
+    r"""A ReLU network with its output transposed, and a hand-written backward.
+
+    Inputs: ``x`` (batch, in), then a weight (out, in) and a bias (out,) or ``None`` per linear
+    layer. With :math:`h_0 = x`, hidden layers :math:`h_l = \mathrm{relu}(h_{l-1} W_l^\top + b_l)`
+    (batch, width) for :math:`l < L`, it returns :math:`o = W_L h_{L-1}^\top + b_L` (out, batch):
+    the ``nn.Sequential``'s output, transposed, in the parameter-major layout.
+
+    Backward, from :math:`g = \partial\ell/\partial o` (out, batch): :math:`\partial W_L = g\,h_{L-1}`,
+    :math:`\partial b_L = g \mathbf{1}`, :math:`\partial h_{L-1} = g^\top W_L`; then for
+    :math:`l = L-1, \dots, 1`: :math:`\bar g = \partial h_l \odot [h_l > 0]`,
+    :math:`\partial W_l = \bar g^\top h_{l-1}`, :math:`\partial b_l = \bar g^\top \mathbf{1}`,
+    :math:`\partial h_{l-1} = \bar g\,W_l`.
+
+    Why a custom function: at training batch sizes, allocating the (batch, width) tensors costs
+    more than the arithmetic. Each ReLU acts in place on the fresh output of its linear layer, and
+    each hidden gradient, a fresh product computed here, is masked in place, so that the network
+    allocates one tensor per hidden layer in each direction (autograd's ReLU allocates one more
+    each way). Every gradient also keeps its layer's memory layout, (batch, width): under autograd,
+    the transposed head would pass the last hidden layer a transposed gradient, and an elementwise
+    backward on mismatched layouts is many times slower.
     """
 
     @staticmethod
-    def forward(ctx, h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.save_for_backward(h, weight)
-        ctx.has_bias = bias is not None
-        return weight @ h.T if bias is None else torch.addmm(bias.unsqueeze(1), weight, h.T)
+    def forward(ctx, x: Tensor, *params: Tensor | None) -> Tensor:
+        weights, biases = params[0::2], params[1::2]
+        hidden = [x]
+        for w, b in zip(weights[:-1], biases[:-1], strict=True):
+            hidden.append(_linear(hidden[-1], w, b).relu_())
+        w, b = weights[-1], biases[-1]
+        h = hidden[-1]
+        out = w @ h.T if b is None else torch.addmm(b.unsqueeze(1), w, h.T)
+        ctx.save_for_backward(*weights, *hidden)
+        ctx.has_bias = [b is not None for b in biases]
+        return out
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        h, weight = ctx.saved_tensors
-        return grad.T @ weight, grad @ h, grad.sum(1) if ctx.has_bias else None
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        n = len(ctx.has_bias)
+        weights, hidden = ctx.saved_tensors[:n], ctx.saved_tensors[n:]
+        needs = ctx.needs_input_grad  # x, then (weight, bias) per layer
+        grads: list[Tensor | None] = [None] * (2 * n)
+        g = grad.T  # (batch, out): the same formulas for every layer from here on
+        for i in reversed(range(n)):
+            if i < n - 1:
+                # The ReLU's backward, written into g itself (a fresh product of this function).
+                torch.ops.aten.threshold_backward.grad_input(g, hidden[i + 1], 0, grad_input=g)
+            if needs[1 + 2 * i]:
+                grads[2 * i] = g.T @ hidden[i]
+            if needs[2 + 2 * i] and ctx.has_bias[i]:
+                grads[2 * i + 1] = g.sum(0)
+            g = g @ weights[i] if i > 0 or needs[0] else None
+        return g, *grads
 
 
 class Coupling(Transform):
@@ -315,21 +364,18 @@ class Coupling(Transform):
         """The conditioner's parameters as ``(P, n_b * batch)``, column ``j * batch + i`` for
         transformed dimension ``j`` of sample ``i`` (see the module docstring)."""
         net, p, batch = self.conditioner, self.num_params, cond.shape[0]
-        if _runs_as_layers(net, n_b * p):
-            *body, head = net
-            h = cond
-            for layer in body:
-                # A ReLU after another layer acts in place on that layer's fresh output (the
-                # same values, one allocation fewer: allocating is much of the cost here).
-                h = torch.relu_(h) if type(layer) is nn.ReLU and h is not cond else layer(h)
+        linears = _relu_mlp(net, n_b * p)
+        if linears is not None:
             # The head's output rows are ordered (dimension, parameter); reorder them to
-            # (parameter, dimension) (nothing to do for one dimension) and compute W h^T + b:
-            # (P * n_b, batch), parameter-major.
+            # (parameter, dimension) (nothing to do for one dimension), so that the network's
+            # transposed output, (P * n_b, batch), is parameter-major.
+            *hidden, head = linears
             w, b = head.weight, head.bias
             if n_b > 1:
                 w = w.view(n_b, p, -1).transpose(0, 1).reshape(p * n_b, -1)
                 b = None if b is None else b.view(n_b, p).T.reshape(p * n_b)
-            return _TransposedLinear.apply(h, w, b).view(p, n_b * batch)
+            params = [t for layer in hidden for t in (layer.weight, layer.bias)] + [w, b]
+            return _ReluMLP.apply(cond, *params).view(p, n_b * batch)
         params = self._params(net(cond), (batch, n_b))  # (batch, n_b, P), checked
         return params.permute(2, 1, 0).reshape(p, n_b * batch).contiguous()
 

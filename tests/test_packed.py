@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -75,9 +77,15 @@ class _Wrapped(nn.Module):
         return self.net(x)
 
 
-def _mlp(n_in: int, n_out: int, bias: bool = True) -> nn.Sequential:
+def _mlp(n_in: int, n_out: int, bias: bool = True, act: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     torch.manual_seed(1)
-    return nn.Sequential(nn.Linear(n_in, 16), nn.Tanh(), nn.Linear(16, n_out, bias=bias)).double()
+    return nn.Sequential(
+        nn.Linear(n_in, 16, bias=bias),
+        act(),
+        nn.Linear(16, 8),
+        act(),
+        nn.Linear(8, n_out, bias=bias),
+    ).double()
 
 
 @pytest.mark.parametrize(
@@ -92,11 +100,12 @@ def _mlp(n_in: int, n_out: int, bias: bool = True) -> nn.Sequential:
     ],
 )
 @pytest.mark.parametrize("bias", [True, False])
-def test_last_layer_shortcut_equals_the_generic_path(make, bias):
-    """A conditioner ending in nn.Linear has its last layer evaluated by the coupling (rows
-    reordered, parameter-major output); the same network behind a plain module takes the
-    generic path. Values, log-dets and gradients agree in both directions."""
-    probe = make(lambda i, o: _mlp(i, o, bias))
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh])
+def test_network_shortcut_equals_the_generic_path(make, bias, act):
+    """A ReLU network is evaluated by the coupling itself (head rows reordered, parameter-major
+    output, hand-written backward); the same network behind a plain module takes the generic path,
+    as does a Tanh network. Values, log-dets and gradients agree in both directions."""
+    probe = make(lambda i, o: _mlp(i, o, bias, act))
     net = probe.conditioner
     fast, generic = make(net), make(_Wrapped(net))
     x = torch.randn(7, probe.event_shape[0], dtype=F64, generator=torch.Generator().manual_seed(2))
@@ -112,6 +121,51 @@ def test_last_layer_shortcut_equals_the_generic_path(make, bias):
         torch.testing.assert_close(l0, l1, rtol=0, atol=1e-13)
         for a, b in zip(g0, g1, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_which_networks_the_coupling_evaluates_itself():
+    """The shortcut takes plain Linear/ReLU stacks ending in a Linear of the right width (so the
+    equality test above compares two paths), and nothing else."""
+    from cflib.conditioners import MLP
+    from cflib.couplings import _relu_mlp
+
+    assert _relu_mlp(MLP(2, 6, hidden=[8, 8]), 6) is not None
+    assert _relu_mlp(_mlp(2, 6), 6) is not None
+    assert _relu_mlp(nn.Sequential(nn.Linear(2, 6)), 6) is not None
+    assert _relu_mlp(_mlp(2, 6, act=nn.Tanh), 6) is None
+    assert _relu_mlp(_mlp(2, 6), 5) is None  # wrong width: the generic path reports it
+    assert _relu_mlp(nn.Sequential(nn.Linear(2, 8), nn.ReLU()), 8) is None  # ends in a ReLU
+    assert _relu_mlp(_Wrapped(_mlp(2, 6)), 6) is None
+
+
+def test_network_shortcut_gradients():
+    """The hand-written backward against finite differences (float64), for every input that
+    needs a gradient, with and without biases, one input feature (the outer-product branch) and
+    several; and only the gradients that are needed are computed (a frozen network still passes
+    one to its input)."""
+    from cflib.couplings import _ReluMLP
+
+    g = torch.Generator().manual_seed(3)
+    for n_in, bias in ((1, True), (3, True), (3, False)):
+        sizes = (n_in, 5, 4, 6)
+        params = []
+        for a, b in itertools.pairwise(sizes):
+            params.append(torch.randn(b, a, generator=g, dtype=F64, requires_grad=True))
+            params.append(
+                torch.randn(b, generator=g, dtype=F64, requires_grad=True) if bias else None
+            )
+        x = torch.randn(7, n_in, generator=g, dtype=F64, requires_grad=True)
+        assert torch.autograd.gradcheck(_ReluMLP.apply, (x, *params))
+        frozen = [None if p is None else p.detach() for p in params]
+        out = _ReluMLP.apply(x, *frozen)
+        (grad,) = torch.autograd.grad(out.square().sum(), x)
+        h = x
+        for i in range(0, len(frozen) - 2, 2):
+            h = torch.nn.functional.linear(h, frozen[i], frozen[i + 1]).relu()
+        ref = torch.nn.functional.linear(h, frozen[-2], frozen[-1]).T
+        torch.testing.assert_close(out, ref, rtol=1e-14, atol=1e-14)
+        (expected,) = torch.autograd.grad(ref.square().sum(), x)
+        torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_a_subclass_overriding_transform_keeps_its_map():
