@@ -357,8 +357,10 @@ class _RationalQuadraticBin(torch.autograd.Function):
     def backward(ctx, grad_y: Tensor, grad_ladj: Tensor) -> tuple[Tensor | None, ...]:
         (inside, xi, one_m, t, xi2, one_m2, q, s, delta, d0, d1, w, h, uw, uh, xk_b, yk_b,
          tw, th, den, inner, sig) = ctx.saved_tensors  # fmt: skip
-        g_out = torch.where(inside, grad_y, 0.0)  # outside, y = x: only x gets a gradient
-        g_l = torch.where(inside, grad_ladj, 0.0)
+        # Outside, y = x: only x gets a gradient. (One tensor for both gradients, so that under
+        # vmap, as in jacobian(..., vectorize=True), both are batched when either is: the in-place
+        # steps below combine them.)
+        g_out, g_l = torch.where(inside, torch.stack([grad_y, grad_ladj]), 0.0)
         r_den, r_inner = den.reciprocal(), inner.reciprocal()
         # Partial derivatives of h q (p_*) and of L (l_*), see the class docstring; p_d1 is
         # kept without its minus sign.
@@ -385,7 +387,7 @@ class _RationalQuadraticBin(torch.autograd.Function):
             g_d0 = torch.mul(a, p_d0).addcmul_(g_l, l_d0).neg_()
             g_d1 = torch.mul(a, p_d1).addcmul_(g_l, l_d1, value=-1)
         else:
-            g_xi = torch.mul(h_den, s).mul_(inner).mul_(r_den).mul_(g_out).addcmul_(g_l, l_xi)
+            g_xi = torch.mul(g_out, h_den).mul_(s).mul_(inner).mul_(r_den).addcmul_(g_l, l_xi)
             g_s = torch.mul(g_out, p_s).addcmul_(g_l, l_s)
             g_x = g_xi / w
             g_xk, g_yk = -g_x, g_out
@@ -533,7 +535,7 @@ class _CumulativeBins(torch.autograd.Function):
         # (the first sum as total - cumsum + g); de_i / dr_i = e_i (the shift is a constant).
         partial = grad.cumsum(dim=0)
         outer = partial[-1] + ctx.lam * (grad * steps).sum(dim=0)
-        return (raw - shift).exp_().mul_(grad - partial + outer), None
+        return (grad - partial + outer).mul_((raw - shift).exp_()), None
 
 
 def _locate(x: Tensor, knots: Tensor, bound: float) -> Tensor:
