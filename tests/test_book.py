@@ -76,6 +76,20 @@ def test_no_raw_dollar_math_or_broken_references(built):
         assert "??" not in re.sub(r"<[^>]+>", "", text).replace("???", ""), f"{name}: broken ref ??"
 
 
+def test_tables_that_cells_display_are_rendered(built):
+    """Cells display Markdown tables of measured numbers; they must become HTML tables, not text
+    with pipes (a CommonMark renderer has no tables; the typographer turns '---' into dashes)."""
+    pages = _pages(built)
+    for name, html in pages.items():
+        text = re.sub(r"<(script|style|pre)\b.*?</\1>", "", html, flags=re.S)
+        text = re.sub(r'<div class="highlight.*?</div>', "", text, flags=re.S)
+        text = re.sub(r"<[^>]+>", "", text)
+        for raw in ("|---", "|\u2014", "\u2014:|", "---:|"):
+            assert raw not in text, f"{name}: a Markdown table printed as text ({raw!r})"
+    assert pages["book/09_performance"].count("<table") >= 3
+    assert pages["book/04_masking"].count("<table") >= 2
+
+
 def test_no_cell_raised(built):
     for name, html in _pages(built).items():
         assert "Traceback (most recent call last)" not in html, f"{name}: a cell raised"
