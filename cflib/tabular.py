@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from cflib.transforms import Transform
-from cflib.validation import check_finite, check_tensor
+from cflib.validation import check_event, check_finite, check_tensor
 
 __all__ = ["Log", "Standardize", "Whiten", "decimal_resolution", "dequantize_rounded"]
 
@@ -38,13 +38,6 @@ def _check_table(x: object, name: str) -> Tensor:
         raise ValueError(
             f"{name}: expected a non-empty table of shape (N, dim), got {tuple(x.shape)}"
         )
-    return x
-
-
-def _check_batch(x: object, dim: int, name: str) -> Tensor:
-    x = check_tensor(x, name)
-    if x.dim() != 2 or x.shape[1] != dim:
-        raise ValueError(f"{name}: expected shape (batch, {dim}), got {tuple(x.shape)}")
     return x
 
 
@@ -92,12 +85,12 @@ class Standardize(Transform):
         return len(self.mean)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        x = _check_batch(x, self.dim, "x")
+        x = check_event(x, (self.dim,), "x", finite=False)
         ladj = -torch.log(self.std).sum().to(x.dtype).expand(len(x))
         return (x - self.mean.to(x)) / self.std.to(x), ladj
 
     def inverse(self, u: Tensor) -> tuple[Tensor, Tensor]:
-        u = _check_batch(u, self.dim, "u")
+        u = check_event(u, (self.dim,), "u", finite=False)
         ladj = torch.log(self.std).sum().to(u.dtype).expand(len(u))
         return self.mean.to(u) + self.std.to(u) * u, ladj
 
@@ -147,13 +140,13 @@ class Whiten(Transform):
         return len(self.mean)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        x = _check_batch(x, self.dim, "x")
+        x = check_event(x, (self.dim,), "x", finite=False)
         chol = self.chol.to(x)
         u = torch.linalg.solve_triangular(chol, (x - self.mean.to(x)).T, upper=False).T
         return u, -torch.log(chol.diagonal()).sum().expand(len(x))
 
     def inverse(self, u: Tensor) -> tuple[Tensor, Tensor]:
-        u = _check_batch(u, self.dim, "u")
+        u = check_event(u, (self.dim,), "u", finite=False)
         chol = self.chol.to(u)
         return self.mean.to(u) + u @ chol.T, torch.log(chol.diagonal()).sum().expand(len(u))
 
