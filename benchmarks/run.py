@@ -302,20 +302,20 @@ def _round_trip(layer: peers.Layer, y: torch.Tensor, edge: torch.Tensor, tol: fl
     ulp_term = ladj.exp() * ulp / scale[:, 1]
     nan = int((~finite).sum())
 
-    def worst(where: torch.Tensor) -> float:
-        e = err[where & finite]
-        return float(e.max()) if e.numel() else math.nan
+    def worst(values: torch.Tensor, where: torch.Tensor) -> float:
+        v = values[where & finite]
+        return float(v.max()) if v.numel() else math.nan  # nan: no finite point to measure
 
     sweep = ~edge
     return {
         "exception": None,
         "nan": nan,
-        "max_rel_err": worst(torch.ones_like(edge)),
-        "max_rel_err_edge": worst(edge),
-        "max_rel_err_sweep": worst(sweep),
-        "ok": nan == 0 and worst(edge) <= tol,
-        "ok_sweep": nan == 0 and worst(sweep) <= tol,
-        "max_ulp_term": float(ulp_term[sweep & finite].max()),
+        "max_rel_err": worst(err, torch.ones_like(edge)),
+        "max_rel_err_edge": worst(err, edge),
+        "max_rel_err_sweep": worst(err, sweep),
+        "ok": nan == 0 and worst(err, edge) <= tol,
+        "ok_sweep": nan == 0 and worst(err, sweep) <= tol,
+        "max_ulp_term": worst(ulp_term, sweep),
         "ok_within_ulp": nan == 0 and bool((err <= tol + ulp_term)[sweep & finite].all()),
     }
 
