@@ -304,11 +304,14 @@ class Coupling(Transform):
 
     def transform(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         """Elementwise map. ``x``: (...), ``params``: (..., P) -> ``(y, ladj)``, both (...)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not implement transform")
 
     def transform_packed(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
-        """Parameter-major :meth:`transform`: ``x`` (M,), ``params`` (P, M) -> ``(y, ladj)``, (M,)."""
-        raise NotImplementedError
+        """Parameter-major :meth:`transform`: ``x`` (M,), ``params`` (P, M) -> ``(y, ladj)``, (M,).
+
+        Optional: a coupling calls it only when the class that defines ``transform`` defines it
+        too (see the module docstring); otherwise :meth:`transform` is used."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement transform_packed")
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return self._couple(x, context, inverse=False)

@@ -133,3 +133,13 @@ def test_finite_checks_count_bad_values_and_survive_overflowing_sums():
         check_finite(bad, "x")
     with pytest.raises(ValueError, match=r"^b: contains 2 non-finite"):
         check_all_finite({"a": huge, "b": bad, "c": bad})
+
+
+def test_a_coupling_without_a_map_says_so():
+    from cflib.couplings import Coupling
+
+    class NoMap(Coupling):
+        num_params = 1
+
+    with pytest.raises(NotImplementedError, match="NoMap does not implement transform"):
+        NoMap(2)(torch.randn(3, 2))
