@@ -4,17 +4,25 @@
 a given folder, runs code with a time limit (interrupting, then killing a kernel that does not stop),
 and returns what a grader needs: the error a cell raised, and for probe cells their stdout. Nothing
 the kernel sends is evaluated.
+
+Starting is made sturdy for many kernels at once (a class graded in parallel, in CI): the kernel
+talks over Unix sockets in a private folder where the platform has them (no TCP port can be taken
+by another process between choosing and binding it), and a kernel that does not answer within the
+startup timeout is stopped and started again, up to :data:`STARTUP_ATTEMPTS` times; the error after
+the last attempt ends with what the kernel wrote to stderr.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import IO, Any
 
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
@@ -22,6 +30,7 @@ from jupyter_client.manager import AsyncKernelManager
 __all__ = ["Execution", "Kernel"]
 
 MAX_STDOUT = 20_000_000  # characters kept from one probe cell
+STARTUP_ATTEMPTS = 3  # kernels started before giving up (a start can hang, rarely, under load)
 
 
 class _CurrentPythonKernelManager(AsyncKernelManager):
@@ -51,27 +60,67 @@ class Execution:
 
 
 class Kernel:
-    """One kernel process: ``async with Kernel(cwd, env) as k: await k.execute(code, timeout)``."""
+    """One kernel process: ``async with Kernel(cwd, env) as k: await k.execute(code, timeout)``.
+
+    ``startup_timeout`` is per attempt: seconds for the kernel to answer its first request.
+    """
 
     def __init__(self, cwd: Path, env: dict[str, str], startup_timeout: float = 60.0):
         self._cwd, self._env, self._startup_timeout = cwd, env, startup_timeout
         self._manager: AsyncKernelManager | None = None
         self._client: Any = None
+        self._runtime: Path | None = None  # connection file, sockets and stderr log
+        self._stderr: IO[bytes] | None = None
         self.dead = False
 
     async def __aenter__(self) -> Kernel:
-        self._manager = _CurrentPythonKernelManager()
+        failures: list[str] = []
+        log = ""
+        for _ in range(STARTUP_ATTEMPTS):
+            try:
+                await self._start()
+                return self
+            except Exception as error:  # no answer in time, or the kernel exited at once
+                log = self._stderr_tail()
+                await self.close()
+                failures.append(f"{type(error).__name__}: {error}")
+            except BaseException:  # cancelled: leave no process behind
+                await self.close()
+                raise
+        reasons = "; ".join(dict.fromkeys(failures))  # distinct reasons, in order
+        text = f"the kernel did not start in {STARTUP_ATTEMPTS} attempts ({reasons})"
+        raise RuntimeError(text + (f"; its stderr ended with: {log}" if log else ""))
+
+    async def _start(self) -> None:
+        self.dead = False
+        self._runtime = Path(tempfile.mkdtemp(prefix="cflib-kernel-"))
+        if sys.platform == "win32":  # no Unix sockets: TCP on ports chosen by jupyter_client
+            self._manager = _CurrentPythonKernelManager(
+                connection_file=str(self._runtime / "kernel.json")
+            )
+        else:
+            self._manager = _CurrentPythonKernelManager(
+                connection_file=str(self._runtime / "kernel.json"),
+                transport="ipc",
+                ip=str(self._runtime / "ipc"),
+            )
+        self._stderr = open(self._runtime / "stderr.log", "wb")  # closed in close()
         await self._manager.start_kernel(
-            cwd=str(self._cwd), env=self._env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            cwd=str(self._cwd), env=self._env, stdout=subprocess.DEVNULL, stderr=self._stderr
         )
         self._client = self._manager.client()
         self._client.start_channels()
+        await self._client.wait_for_ready(timeout=self._startup_timeout)
+
+    def _stderr_tail(self, limit: int = 400) -> str:
+        """The last ``limit`` characters the kernel wrote, on one line."""
+        if self._runtime is None:
+            return ""
         try:
-            await self._client.wait_for_ready(timeout=self._startup_timeout)
-        except BaseException:
-            await self.close()
-            raise
-        return self
+            data = (self._runtime / "stderr.log").read_bytes()[-limit:]
+        except OSError:
+            return ""
+        return " ".join(data.decode("utf-8", "replace").split())
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
@@ -87,6 +136,12 @@ class Kernel:
             except Exception:  # already gone
                 pass
             self._manager = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        if self._runtime is not None:
+            shutil.rmtree(self._runtime, ignore_errors=True)
+            self._runtime = None
         self.dead = True
 
     async def _wait_idle(self, msg_id: str, deadline: float, capture: bool) -> Execution | None:

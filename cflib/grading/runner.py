@@ -64,7 +64,8 @@ class GradingOptions:
         timeout: seconds for all of a notebook's own cells together.
         probe_timeout: seconds for each probe (one call of the student's code by a check).
         seed: the seed every check's inputs derive from; None draws one now.
-        startup_timeout: seconds for a kernel to start.
+        startup_timeout: seconds for a kernel to start, per attempt (a kernel that does not answer
+            in time is started again, up to ``kernel.STARTUP_ATTEMPTS`` times).
         threads: CPU threads each kernel may use (``OMP_NUM_THREADS``); None leaves it unset.
     """
 
@@ -320,7 +321,7 @@ async def grade_notebook(
                     await asyncio.to_thread(run_check, c, submission, seed) for c in spec.checks
                 ]
         except Exception as error:
-            text = f"the kernel could not be run: {type(error).__name__}: {error}"[:300]
+            text = f"the kernel could not be run: {type(error).__name__}: {error}"[:700]
             return _ungraded(str(path), spec, number, text, seed)
     return NotebookResult(
         notebook=str(path),
