@@ -94,16 +94,11 @@ class Kernel:
     async def _start(self) -> None:
         self.dead = False
         self._runtime = Path(tempfile.mkdtemp(prefix="cflib-kernel-"))
-        if sys.platform == "win32":  # no Unix sockets: TCP on ports chosen by jupyter_client
-            self._manager = _CurrentPythonKernelManager(
-                connection_file=str(self._runtime / "kernel.json")
-            )
-        else:
-            self._manager = _CurrentPythonKernelManager(
-                connection_file=str(self._runtime / "kernel.json"),
-                transport="ipc",
-                ip=str(self._runtime / "ipc"),
-            )
+        sockets = {"transport": "ipc", "ip": str(self._runtime / "ipc")}
+        self._manager = _CurrentPythonKernelManager(
+            connection_file=str(self._runtime / "kernel.json"),
+            **({} if sys.platform == "win32" else sockets),  # Windows: TCP, ports jupyter's choice
+        )
         self._stderr = open(self._runtime / "stderr.log", "wb")  # closed in close()
         await self._manager.start_kernel(
             cwd=str(self._cwd), env=self._env, stdout=subprocess.DEVNULL, stderr=self._stderr
