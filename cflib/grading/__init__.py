@@ -30,7 +30,7 @@ Adding exercise NN (no change to the machinery)
    ``### Answer: name``, the model answer between ``<!-- BEGIN SOLUTION -->`` and
    ``<!-- END SOLUTION -->``. After each answer put a check cell: ``check("NN", "name")``.
    Fix seeds; keep it under 60 s on 2 CPUs; prefer assert cells to printed floats (nbval).
-2. Write ``cflib/grading/exercises/exNN.py`` defining ``EXERCISE = Exercise("NN", title,
+2. Write ``checks/exNN.py`` (public checks) and ``checks/exNN_hidden.py`` (hidden ones) defining ``EXERCISE = Exercise("NN", title,
    "NN_name")`` and its checks, in the order they should be reported::
 
        from cflib.grading.wire import decode_array, encode_tensor   # at the top of exNN.py

@@ -11,14 +11,17 @@ the inputs a check chooses are unknown to the notebook in advance.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import json
-import pkgutil
+import os
+import sys
 import textwrap
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -185,6 +188,7 @@ class Check:
     points: float
     answers: tuple[str, ...]
     hidden: bool
+    module: str = ""
 
     @property
     def description(self) -> str:
@@ -232,11 +236,31 @@ def run_check(check: Check, submission: Submission, seed: int) -> CheckResult:
 
 @dataclass
 class Exercise:
-    """An exercise: its number, title, the notebook it belongs to, and its checks in order."""
+    """An exercise: its number, title, notebook, checks in order, and what its answers may not use.
+
+    One source, two files: ``checks/exNN.py`` defines the exercise and its *public* checks (no
+    reference answers, no expected values: they ship to students), and ``checks/exNN_hidden.py``
+    registers the *hidden* checks and the references they compare with (instructors only; the
+    student edition leaves the file out). The public file declares how many hidden checks there are
+    and what they are worth (``hidden_checks``, ``hidden_points``), so that a student's feedback can
+    say so; loading both files verifies the declaration.
+
+    Attributes:
+        forbidden: for an answer name, the cflib objects (``"cflib.masks.checkerboard_mask"``) that
+            implement the very thing asked. While a notebook is graded they are replaced by stubs
+            that raise (see :mod:`cflib.grading.sandbox`), so an answer that only calls them earns
+            nothing for that part.
+        time_limit: seconds for all of the notebook's cells together when graded (the default of
+            ``--timeout``), a few times its solution's measured time.
+    """
 
     number: str
     title: str
     notebook: str
+    hidden_checks: int = 0
+    hidden_points: float = 0.0
+    forbidden: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    time_limit: float = 120.0
     checks: list[Check] = field(default_factory=list)
 
     def check(
@@ -256,15 +280,39 @@ class Exercise:
                 raise ValueError(f"exercise {self.number}: two checks named {function.__name__}")
             if points <= 0:
                 raise ValueError(f"points: expected a positive number, got {points}")
-            made = Check(function.__name__, function, float(points), tuple(answers), hidden)
+            if hidden != function.__module__.endswith("_hidden"):
+                where = "checks/exNN_hidden.py" if hidden else "checks/exNN.py"
+                raise ValueError(
+                    f"exercise {self.number}: check {function.__name__} is "
+                    f"{'hidden' if hidden else 'public'}, so it belongs in {where}"
+                )
+            made = Check(
+                function.__name__,
+                function,
+                float(points),
+                tuple(answers),
+                hidden,
+                function.__module__,
+            )
             self.checks.append(made)
             return made
 
         return register
 
     @property
+    def has_hidden(self) -> bool:
+        """Whether the hidden checks are loaded (the instructor's tree), not only declared."""
+        return any(c.hidden for c in self.checks)
+
+    @property
     def max_score(self) -> float:
-        return sum(c.points for c in self.checks)
+        public = sum(c.points for c in self.checks if not c.hidden)
+        return public + self.hidden_points
+
+    @property
+    def forbidden_objects(self) -> list[str]:
+        """Every cflib object that some answer of this exercise may not call, once each."""
+        return list(dict.fromkeys(name for names in self.forbidden.values() for name in names))
 
     @property
     def answer_names(self) -> list[str]:
@@ -284,26 +332,80 @@ def normalise_number(number: int | str) -> str:
     return f"{int(text):02d}"
 
 
-def exercise_numbers() -> list[str]:
-    """The numbers of all exercises that have checks (modules ``cflib.grading.exercises.exNN``)."""
-    from cflib.grading import exercises
+CHECKS_ENV = "CFLIB_CHECKS"
+_PACKAGE = "cflib_checks"
 
-    found = (m.name for m in pkgutil.iter_modules(exercises.__path__))
-    return sorted(name[2:] for name in found if name.startswith("ex") and name[2:].isdigit())
+
+def checks_dir() -> Path:
+    """The folder of the exercises' checks.
+
+    ``$CFLIB_CHECKS`` when set, else the ``checks/`` folder beside the ``cflib`` package (a course
+    checkout, the instructor's or a student's). The library that practitioners install has none.
+
+    Raises:
+        ValueError: no such folder.
+    """
+    import cflib
+
+    given = os.environ.get(CHECKS_ENV)
+    folder = Path(given) if given else Path(cflib.__file__).resolve().parents[1] / "checks"
+    if not (folder / "__init__.py").is_file():
+        where = f"${CHECKS_ENV}={given}" if given else str(folder)
+        raise ValueError(
+            f"exercise: no exercise checks at {where} (the checks ship with the course, not with "
+            f"the library; set {CHECKS_ENV} to the course's checks/ folder)"
+        )
+    return folder
+
+
+def _package() -> Any:
+    """The checks folder, imported as the package ``cflib_checks`` (once)."""
+    folder = checks_dir()
+    module = sys.modules.get(_PACKAGE)
+    if module is not None and Path(module.__file__).parent == folder:
+        return module
+    for name in [n for n in sys.modules if n == _PACKAGE or n.startswith(_PACKAGE + ".")]:
+        del sys.modules[name]
+    spec = importlib.util.spec_from_file_location(
+        _PACKAGE, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_PACKAGE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def exercise_numbers() -> list[str]:
+    """The numbers of all exercises that have checks (``checks/exNN.py``)."""
+    folder = checks_dir()
+    found = (p.stem for p in folder.glob("ex*.py"))
+    return sorted(name[2:] for name in found if name[2:].isdigit())
 
 
 def load_exercise(number: int | str) -> Exercise:
-    """The :class:`Exercise` of ``cflib.grading.exercises.exNN``.
+    """The :class:`Exercise` of ``checks/exNN.py``, with the hidden checks of
+    ``checks/exNN_hidden.py`` when that file is there.
 
     Raises:
-        ValueError: no such exercise.
+        ValueError: no such exercise, or hidden checks that differ from what the exercise declares.
     """
     key = normalise_number(number)
     if key not in exercise_numbers():
         known = ", ".join(exercise_numbers()) or "none"
         raise ValueError(f"exercise: no checks for exercise {key} (known: {known})")
-    module = importlib.import_module(f"cflib.grading.exercises.ex{key}")
+    package = _package()
+    module = importlib.import_module(f"{package.__name__}.ex{key}")
     exercise = getattr(module, "EXERCISE", None)
     if not isinstance(exercise, Exercise):
-        raise ValueError(f"exercise: cflib.grading.exercises.ex{key} defines no EXERCISE")
+        raise ValueError(f"exercise: {module.__file__} defines no EXERCISE")
+    if (checks_dir() / f"ex{key}_hidden.py").is_file():
+        importlib.import_module(f"{package.__name__}.ex{key}_hidden")
+        hidden = [c for c in exercise.checks if c.hidden]
+        points = sum(c.points for c in hidden)
+        if len(hidden) != exercise.hidden_checks or points != exercise.hidden_points:
+            raise ValueError(
+                f"exercise {key}: ex{key}.py declares {exercise.hidden_checks} hidden checks worth "
+                f"{exercise.hidden_points:g} points, ex{key}_hidden.py defines {len(hidden)} worth "
+                f"{points:g}"
+            )
     return exercise

@@ -26,17 +26,21 @@ reaching 0.15 was 2 for every seed.
 from __future__ import annotations
 
 import math
-import re
 from functools import cache
 
 import numpy as np
 from scipy import special, stats
 
 from cflib.grading.checks import Exercise, Outcome, Student, failed, passed
-from cflib.grading.markdown import answer_text
 from cflib.grading.wire import decode_array, describe, encode_tensor
 
-EXERCISE = Exercise("05", "How many coupling layers turn a disk into a square", "05_disk_to_square")
+EXERCISE = Exercise(
+    "05",
+    "How many coupling layers turn a disk into a square",
+    "05_disk_to_square",
+    hidden_checks=3,
+    hidden_points=3,
+)
 
 RESCALE = "rescale_chords"
 UNIFORMISE = "uniformise_first"
@@ -359,27 +363,6 @@ def square_to_disk_inverts(student: Student, rng: np.random.Generator) -> Outcom
     return passed("each map undoes the other, log-dets included")
 
 
-@EXERCISE.check(points=1, answers=[RESCALE, UNIFORMISE, FORWARD], hidden=True)
-def log_dets_match_autograd(student: Student, rng: np.random.Generator) -> Outcome:
-    """The three forward maps' log-dets equal log|det J| from autograd, in float64."""
-    x = disk_points(rng, 8, radius=0.95)
-    data = student.call(probe_autograd, [RESCALE, UNIFORMISE, FORWARD], x.tolist())
-    for name in (RESCALE, UNIFORMISE, FORWARD):
-        rows = np.asarray(data[name])
-        if not np.allclose(rows[:, 1], rows[:, 0], rtol=1e-8, atol=1e-8):
-            return failed(
-                f"expected the ladj of {name} to equal log|det J| of its Jacobian (autograd, "
-                f"float64), found differences up to {np.abs(rows[:, 1] - rows[:, 0]).max():.3g}"
-            )
-    total = np.asarray(data[FORWARD])[:, 1]
-    if not np.allclose(total, LOG_4_OVER_PI, atol=1e-8):
-        return failed(
-            f"expected the log-det of {FORWARD} to be the same at every point (a uniform density "
-            f"goes to a uniform density), found values from {total.min():.4f} to {total.max():.4f}"
-        )
-    return passed("log-dets match autograd")
-
-
 @EXERCISE.check(points=1, answers=[TO_SQUARE])
 def to_square_maps(student: Student, rng: np.random.Generator) -> Outcome:
     """to_square(flow, x) is erf(z / sqrt 2) of z = flow.inverse(x)[0]: normal to uniform."""
@@ -443,12 +426,6 @@ def _grade_smallest(student: Student, cases: list[tuple[list, float]]) -> Outcom
 def smallest_depth_rule(student: Student, rng: np.random.Generator) -> Outcome:
     """smallest_depth gives the smallest depth whose error is at most the threshold."""
     return _grade_smallest(student, _smallest_cases(rng, hidden=False))
-
-
-@EXERCISE.check(points=1, answers=[SMALLEST], hidden=True)
-def smallest_depth_edge_cases(student: Student, rng: np.random.Generator) -> Outcome:
-    """smallest_depth: unordered and missing depths, ties with the threshold, no depth at all."""
-    return _grade_smallest(student, _smallest_cases(rng, hidden=True))
 
 
 def _reference_errors(log_q: dict[int, np.ndarray]) -> dict[int, float]:
@@ -515,25 +492,3 @@ def depth_needed_matches(student: Student, rng: np.random.Generator) -> Outcome:
             f"{data['needed']!r}"
         )
     return passed("the smallest depth that reaches the stated error")
-
-
-@EXERCISE.check(points=1, answers=[COMPARISON], hidden=True)
-def comparison_written(student: Student, rng: np.random.Generator) -> Outcome:
-    """The written comparison with the exact construction is there and cites the numbers."""
-    raw = student.written_answer(COMPARISON)
-    if raw is None:
-        return failed(f"expected a Markdown section headed 'Answer: {COMPARISON}', found none")
-    text = answer_text(raw)
-    words = len(text.split())
-    if words < 40:
-        return failed(
-            f"expected a comparison of at least 40 words under 'Answer: {COMPARISON}', found "
-            + ("only the prompt" if not text else f"{words} words")
-        )
-    if not re.search(r"exact", text, re.I) or not re.search(r"\d\.\d", text):
-        return failed(
-            "expected the comparison to set your measured errors (numbers) against the exact "
-            "construction, found no mention of "
-            + ("the exact construction" if not re.search(r"exact", text, re.I) else "numbers")
-        )
-    return passed("a comparison is there; the instructor reads and marks it")
