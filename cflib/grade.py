@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
-from cflib.grading import report
+from cflib.grading import report, sandbox
 from cflib.grading.runner import GradingOptions, NotebookResult, find_notebooks, grade_notebooks
 
 
@@ -30,7 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", metavar="FILE", help="write one row per notebook here")
     parser.add_argument("--markdown", metavar="DIR", help="write per-notebook feedback here")
     parser.add_argument(
-        "--timeout", type=float, default=300.0, metavar="SECONDS", help="per notebook (300)"
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="for all of a notebook's cells (default: the exercise's own limit, a few times its "
+        "solution's measured time)",
     )
     parser.add_argument(
         "--probe-timeout",
@@ -44,14 +51,42 @@ def _parser() -> argparse.ArgumentParser:
         "--min-score", type=float, metavar="FRACTION", help="exit 1 if a notebook scores below"
     )
     parser.add_argument("--seed", type=int, help="seed of the checks' inputs (default: random)")
+    parser.add_argument(
+        "--sandbox",
+        choices=sandbox.KINDS,
+        default="auto",
+        help="where kernels run: bwrap (bubblewrap: no network, only the notebook's own copy "
+        "visible, limits), none (no protection: feedback only), auto (bwrap when it works here)",
+    )
+    parser.add_argument(
+        "--memory",
+        type=_size,
+        default=sandbox.Limits().memory,
+        metavar="SIZE",
+        help="memory limit of each notebook, e.g. 4G or 512M (4G)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print no progress lines")
     return parser
+
+
+def _size(text: str) -> int:
+    """``4G``, ``512M``, ``1.5GiB`` or a number of bytes."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    raw = text.strip().upper().removesuffix("IB").removesuffix("B")
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in units and raw[-1:] else (raw, "")
+    try:
+        value = int(float(number) * units[unit])
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"expected a size such as 4G or 512M, got {text!r}")
+    if value < 256 << 20:
+        raise argparse.ArgumentTypeError(f"expected at least 256M, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.timeout <= 0 or args.probe_timeout <= 0:
+    if (args.timeout is not None and args.timeout <= 0) or args.probe_timeout <= 0:
         parser.error("--timeout and --probe-timeout: expected positive numbers of seconds")
     if args.jobs < 1:
         parser.error(f"--jobs: expected a positive integer, got {args.jobs}")
@@ -64,11 +99,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not notebooks:
         parser.error("no .ipynb notebooks found in " + ", ".join(args.paths))
 
+    try:
+        with warnings.catch_warnings():  # said below, once, on stderr
+            warnings.simplefilter("ignore")
+            kind = sandbox.resolve(args.sandbox)
+    except sandbox.SandboxError as error:
+        parser.error(str(error))
+    if kind == "none":
+        reason = "--sandbox none" if args.sandbox == "none" else sandbox.bwrap_problem()
+        print(f"\n*** {sandbox.unprotected(reason or 'no sandbox')} ***\n", file=sys.stderr)
     options = GradingOptions(
         timeout=args.timeout,
         probe_timeout=args.probe_timeout,
         seed=args.seed,
         threads=max(1, (os.cpu_count() or 1) // args.jobs),
+        sandbox=kind,
+        limits=replace(sandbox.Limits(), memory=args.memory),
     )
 
     def progress(result: NotebookResult) -> None:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
@@ -33,15 +34,27 @@ MAX_STDOUT = 20_000_000  # characters kept from one probe cell
 STARTUP_ATTEMPTS = 3  # kernels started before giving up (a start can hang, rarely, under load)
 
 
-class _CurrentPythonKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel is always this interpreter, whatever kernelspecs exist."""
+DEFAULT_COMMAND = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+class _CommandKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel is the given command, whatever kernelspecs exist.
+
+    Interrupts are sent as messages: the command may be a sandbox around the kernel, which a
+    signal to the process group would not reach.
+    """
+
+    def __init__(self, *, command: list[str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self._command = command
 
     @property
     def kernel_spec(self) -> KernelSpec:
         return KernelSpec(
-            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            argv=self._command,
             display_name="Python (grader)",
             language="python",
+            interrupt_mode="message",
         )
 
 
@@ -63,10 +76,19 @@ class Kernel:
     """One kernel process: ``async with Kernel(cwd, env) as k: await k.execute(code, timeout)``.
 
     ``startup_timeout`` is per attempt: seconds for the kernel to answer its first request.
+    ``command(runtime)`` gives the command line for a kernel whose connection file and sockets are in
+    the folder ``runtime`` (default: this interpreter's ipykernel, see :mod:`.sandbox` for others).
     """
 
-    def __init__(self, cwd: Path, env: dict[str, str], startup_timeout: float = 60.0):
+    def __init__(
+        self,
+        cwd: Path,
+        env: dict[str, str],
+        startup_timeout: float = 60.0,
+        command: Callable[[Path], list[str]] | None = None,
+    ):
         self._cwd, self._env, self._startup_timeout = cwd, env, startup_timeout
+        self._command = command or (lambda runtime: list(DEFAULT_COMMAND))
         self._manager: AsyncKernelManager | None = None
         self._client: Any = None
         self._runtime: Path | None = None  # connection file, sockets and stderr log
@@ -95,7 +117,8 @@ class Kernel:
         self.dead = False
         self._runtime = Path(tempfile.mkdtemp(prefix="cflib-kernel-"))
         sockets = {"transport": "ipc", "ip": str(self._runtime / "ipc")}
-        self._manager = _CurrentPythonKernelManager(
+        self._manager = _CommandKernelManager(
+            command=self._command(self._runtime),
             connection_file=str(self._runtime / "kernel.json"),
             **({} if sys.platform == "win32" else sockets),  # Windows: TCP, ports jupyter's choice
         )
