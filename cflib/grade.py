@@ -77,7 +77,9 @@ def _size(text: str) -> int:
     try:
         value = int(float(number) * units[unit])
     except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(f"expected a size such as 4G or 512M, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 4G or 512M, got {text!r}"
+        ) from None
     if value < 256 << 20:
         raise argparse.ArgumentTypeError(f"expected at least 256M, got {text!r}")
     return value

@@ -401,7 +401,8 @@ def test_pytest_plugin_reports_each_check(tmp_path: Path) -> None:
     junit = tmp_path / "grades.xml"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "cflib.grading.pytest_plugin", "-p",
-         "no:cacheprovider", "-o", "addopts=", f"--junitxml={junit}", "--grading-seed", "5",
+         "no:cacheprovider", "--noconftest", "-o", "addopts=", f"--junitxml={junit}",
+         "--grading-seed", "5",
          "--submission", str(FIXTURES / "raises.ipynb")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

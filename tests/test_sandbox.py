@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nbformat
@@ -104,6 +105,7 @@ for path in [{submission_dir!r}, {output_dir!r}, {root!r}, "/tmp", os.path.expan
 """,
     "memory": """
 import json
+import xml.etree.ElementTree as ET
 found = []
 hog = bytearray(8 << 30)  # 8 GiB: more than the limit
 found.append("allocated 8 GiB")
@@ -357,3 +359,59 @@ def test_patching_builtins_and_libraries_gains_nothing(attacked: dict) -> None:
     assert patched["score"] <= wrong["score"]  # ...and no patch in the kernel hides it
     lost = {c["name"] for c in wrong["checks"] if not c["passed"]}
     assert lost <= {c["name"] for c in patched["checks"] if not c["passed"]}
+
+
+CONFTEST = """
+import pathlib
+pathlib.Path({marker!r}).write_text("conftest ran")
+
+
+def pytest_runtest_makereport(item, call):
+    from _pytest.reports import TestReport
+    report = TestReport.from_item_and_call(item, call)
+    report.outcome = "passed"
+    report.longrepr = None
+    return report
+"""
+
+
+def test_a_submissions_conftest_plugins_and_cflib_take_no_part(tmp_path: Path) -> None:
+    """The pytest/JUnit route: a conftest.py that forces every outcome to passed, a pytest.ini
+    that loads it as a plugin, and a cflib/ package of the submission's own change nothing."""
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    _write(submission, "wrong", _wrong_ladj())
+    marker = tmp_path / "imported"
+    (submission / "conftest.py").write_text(CONFTEST.format(marker=str(marker)))
+    (submission / "pytest.ini").write_text("[pytest]\naddopts = -p conftest\n")
+    (submission / "cflib").mkdir()
+    (submission / "cflib" / "__init__.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('cflib ran')\n"
+    )
+    junit = tmp_path / "grades.xml"
+    run = subprocess.run(
+        [sys.executable, "-P", "-m", "cflib.grading.junit", str(submission)]
+        + ["--junitxml", str(junit), "--seed", "7"]
+        + ["--sandbox", "bwrap" if sandbox.bwrap_problem() is None else "none"],
+        cwd=submission,  # from inside the submission: -P keeps its cflib/ off sys.path
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]  # checks fail
+    assert not marker.exists()
+    cases = {c.get("name"): c for c in ET.parse(junit).iter("testcase")}
+    assert cases["log_det_matches_autograd"].find("failure") is not None
+    assert cases["coupling_keeps_masked_pixels"].find("failure") is None
+
+    # by hand, without --noconftest, the plugin refuses to grade
+    (submission / "pytest.ini").unlink()
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "cflib.grading.pytest_plugin", "-p", "no:xdist"]
+        + ["--submission", str(submission)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert plain.returncode == 4 and "needs --noconftest" in plain.stderr + plain.stdout

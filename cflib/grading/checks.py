@@ -203,6 +203,12 @@ def _describe_failure(error: Exception) -> str:
             "(not answered, renamed or deleted?)"
         )
     if isinstance(error, AnswerError):
+        if error.type_name == "DelegationError":
+            return (
+                f"earns nothing: {error.call} called cflib's own implementation of what this "
+                f"answer must implement ({error.message.split(' is disabled')[0]}); write it "
+                "yourself (helpers that are not the thing asked stay allowed)"
+            )
         if error.type_name == "NotImplementedError":
             return f"not answered yet: {error.call} raised NotImplementedError"
         return f"{error.call} raised {error.type_name}: {error.message}"

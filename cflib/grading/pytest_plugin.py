@@ -1,9 +1,18 @@
 """Grading through pytest: every check of a submission is a test of its own.
 
-Usage::
+Usage (the safe launcher, which also keeps the submission's own files out of pytest)::
 
-    pytest -p cflib.grading.pytest_plugin --submission NOTEBOOK [--submission NOTEBOOK ...]
-           [--grading-timeout SECONDS] [--grading-seed N] [--junitxml grades.xml]
+    python -m cflib.grading.junit NOTEBOOK_OR_FOLDER... --junitxml grades.xml [--seed N]
+           [--timeout SECONDS] [--sandbox auto|bwrap|none]
+
+or by hand, from a folder outside the submission::
+
+    python -P -m pytest -p cflib.grading.pytest_plugin --noconftest -p no:cacheprovider \
+           --submission NOTEBOOK [--submission NOTEBOOK ...] [--grading-timeout SECONDS] \
+           [--grading-seed N] [--grading-sandbox KIND] [--junitxml grades.xml]
+
+A submission's ``conftest.py`` could rewrite every outcome, so the plugin refuses to grade without
+``--noconftest``, and refuses a ``cflib`` imported from inside a submission.
 
 or ``CFLIB_SUBMISSION=NOTEBOOK pytest -p cflib.grading.pytest_plugin`` (several paths separated by
 ``os.pathsep``; folders are searched for notebooks). When a submission is given only the submissions
@@ -25,6 +34,8 @@ from typing import Any
 
 import pytest
 
+import cflib
+from cflib.grading import sandbox
 from cflib.grading.checks import CheckResult
 from cflib.grading.runner import GradingOptions, NotebookResult, find_notebooks, grade_notebook
 
@@ -41,8 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NOTEBOOK",
         help="grade this notebook (or folder), one test per check; or set $CFLIB_SUBMISSION",
     )
-    group.addoption("--grading-timeout", type=float, default=300.0, metavar="SECONDS")
+    group.addoption("--grading-timeout", type=float, default=None, metavar="SECONDS")
     group.addoption("--grading-seed", type=int, default=None, metavar="N")
+    group.addoption("--grading-sandbox", default="auto", choices=sandbox.KINDS)
 
 
 def _submissions(config: pytest.Config) -> list[Path]:
@@ -59,6 +71,19 @@ def _submissions(config: pytest.Config) -> list[Path]:
 
 def pytest_configure(config: pytest.Config) -> None:
     paths = _submissions(config)
+    if paths and not config.getoption("noconftest"):
+        raise pytest.UsageError(
+            "grading through pytest needs --noconftest: a submission's conftest.py could change "
+            "the outcomes (or use `python -m cflib.grading.junit`)"
+        )
+    library = Path(cflib.__file__).resolve()
+    for path in paths:
+        folder = path.resolve() if path.is_dir() else path.resolve().parent
+        if folder in library.parents:
+            raise pytest.UsageError(
+                f"cflib was imported from {library.parent}, inside the submission {path}: run "
+                "from another folder with `python -P` (or use `python -m cflib.grading.junit`)"
+            )
     config.stash[_PATHS] = {p.resolve() for p in paths}
     config.stash[_RESULTS] = []
     if paths:
@@ -81,7 +106,11 @@ class Submission(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         seed = self.config.getoption("grading_seed")
         seed = secrets.randbits(32) if seed is None else seed  # drawn now, as the grader does
-        options = GradingOptions(timeout=self.config.getoption("grading_timeout"), seed=seed)
+        options = GradingOptions(
+            timeout=self.config.getoption("grading_timeout"),
+            seed=seed,
+            sandbox=self.config.getoption("grading_sandbox"),
+        )
         result = asyncio.run(grade_notebook(self.path, options, seed))
         self.config.stash[_RESULTS].append(result)
         yield CheckItem.from_parent(self, name="runs_without_errors", result=None, error=result)
