@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book book-instructor test lint format exercises grade bench clean
+.PHONY: setup book book-instructor student test lint format exercises grade bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,11 @@ book-instructor: $(STAMP)
 	  > _build/_toc_instructor.yml
 	$(VENV)/bin/jupyter-book build --all -W -n --keep-going --toc _build/_toc_instructor.yml \
 	  --path-output _build/instructor .
+
+## The student edition into _build/student: the tree an instructor pushes as the class's template
+## repository (no solutions, hidden checks or reference answers; every file scanned for them).
+student: $(STAMP)
+	$(PY) -m cflib.grading.release --out _build/student
 
 ## The full test suite: style, library, notebooks (nbval), grading, and the book build.
 test: $(STAMP)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from cflib.grading import report, sandbox
+from cflib.grading.checks import load_exercise
 from cflib.grading.runner import GradingOptions, NotebookResult, find_notebooks, grade_notebooks
 
 
@@ -132,6 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.table(results))
     print()
     print(report.summary_text(results))
+    for number in sorted({r.exercise for r in results if r.exercise}):
+        spec = load_exercise(number)
+        if not spec.has_hidden and spec.hidden_checks:
+            print(
+                f"\nExercise {number}: {spec.hidden_checks} hidden checks "
+                f"({spec.hidden_points:g} points) are not in this copy of the course: they run "
+                "when your instructor grades (the scores above count the public checks only)."
+            )
     if results:
         print(f"\n(seed {results[0].seed})")
     if args.json:

@@ -91,6 +91,7 @@ class CheckResult:
             "points": self.points,
             "max_points": self.max_points,
             "passed": self.passed,
+            "hidden": self.hidden,
             "message": self.message,
         }
 
