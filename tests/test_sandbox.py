@@ -390,9 +390,19 @@ def test_a_submissions_conftest_plugins_and_cflib_take_no_part(tmp_path: Path) -
     )
     junit = tmp_path / "grades.xml"
     run = subprocess.run(
-        [sys.executable, "-P", "-m", "cflib.grading.junit", str(submission)]
-        + ["--junitxml", str(junit), "--seed", "7"]
-        + ["--sandbox", "bwrap" if sandbox.bwrap_problem() is None else "none"],
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "cflib.grading.junit",
+            str(submission),
+            "--junitxml",
+            str(junit),
+            "--seed",
+            "7",
+            "--sandbox",
+            "bwrap" if sandbox.bwrap_problem() is None else "none",
+        ],
         cwd=submission,  # from inside the submission: -P keeps its cflib/ off sys.path
         capture_output=True,
         text=True,
@@ -407,8 +417,17 @@ def test_a_submissions_conftest_plugins_and_cflib_take_no_part(tmp_path: Path) -
     # by hand, without --noconftest, the plugin refuses to grade
     (submission / "pytest.ini").unlink()
     plain = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "cflib.grading.pytest_plugin", "-p", "no:xdist"]
-        + ["--submission", str(submission)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "cflib.grading.pytest_plugin",
+            "-p",
+            "no:xdist",
+            "--submission",
+            str(submission),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
