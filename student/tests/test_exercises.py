@@ -34,8 +34,19 @@ def test_feedback_in_the_notebook_counts_the_hidden_checks() -> None:
 def test_the_grader_runs_the_public_checks_of_unanswered_exercises(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     run = subprocess.run(
-        [sys.executable, "-P", "-m", "cflib.grade", str(ROOT / "exercises"), "--jobs", "2"]
-        + ["--json", str(report), "--seed", "3"],
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "cflib.grade",
+            str(ROOT / "exercises"),
+            "--jobs",
+            "2",
+            "--json",
+            str(report),
+            "--seed",
+            "3",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
