@@ -54,6 +54,9 @@ HANGING = ["hangs", "hangs_hard"]
 # Wrong answers: each exercise lists its own in tests/wrong_answers/exNN.py as
 # WRONG = {name: ({old: new, ...}, {checks that must fail})}, each a small change of the solution.
 WRONG: dict[str, tuple[Path, dict[str, str], set[str]]] = {}
+# Delegation: DELEGATION = {name: ({old: new}, {checks that must fail})} in the same files, answers
+# that only call cflib's own implementation of the thing asked (disabled while grading).
+DELEGATION: dict[str, tuple[Path, dict[str, str], set[str]]] = {}
 for _module in sorted((ROOT / "tests" / "wrong_answers").glob("ex[0-9][0-9].py")):
     _spec = importlib.util.spec_from_file_location(f"wrong_{_module.stem}", _module)
     _wrong = importlib.util.module_from_spec(_spec)
@@ -61,6 +64,8 @@ for _module in sorted((ROOT / "tests" / "wrong_answers").glob("ex[0-9][0-9].py")
     _solution = next((ROOT / "solutions").glob(f"{_module.stem[2:]}_*.ipynb"))
     for _name, (_replace, _failing) in _wrong.WRONG.items():
         WRONG[_name] = (_solution, _replace, _failing)
+    for _name, (_replace, _failing) in getattr(_wrong, "DELEGATION", {}).items():
+        DELEGATION[_name] = (_solution, _replace, _failing)
 
 
 def _variant(folder: Path, name: str, solution: Path, replace: dict[str, str]) -> Path:
@@ -91,7 +96,9 @@ def _grade(*args: object) -> subprocess.Popen:
 
 
 def _run_batches(folder: Path) -> dict:
-    variants = {name: _variant(folder, name, *spec[:2]) for name, spec in WRONG.items()}
+    variants = {
+        name: _variant(folder, name, *spec[:2]) for name, spec in {**WRONG, **DELEGATION}.items()
+    }
     variants["not_a_notebook"] = folder / "not_a_notebook.ipynb"
     variants["not_a_notebook"].write_text('{"cells": [')
     batch_a = [*SOLUTIONS, *EXERCISES, *variants.values(), *(FIXTURES / f"{n}.ipynb" for n in BAD)]
@@ -179,6 +186,17 @@ def test_each_wrong_answer_loses_exactly_its_points(graded: dict) -> None:
         assert lost > 0 and result["score"] == result["max_score"] - lost, name
         for c in result["checks"]:
             assert c["message"] and c["points"] == (c["max_points"] if c["passed"] else 0)
+
+
+def test_answers_that_only_call_cflib_earn_nothing_for_that_part(graded: dict) -> None:
+    numbers = {spec[0].name[:2] for spec in DELEGATION.values()}
+    assert numbers == {p.name[:2] for p in SOLUTIONS}, "a delegation answer for every exercise"
+    for name, (_, _, failing) in DELEGATION.items():
+        result = _result(graded, name)
+        assert failing and _failing(result) >= failing, name
+        messages = [c["message"] for c in result["checks"] if c["name"] in failing]
+        assert any("earns nothing" in m for m in messages), (name, messages)
+        assert all(c["points"] == 0 for c in result["checks"] if c["name"] in failing)
 
 
 def test_wrong_answer_messages_say_what_was_expected_and_found(graded: dict) -> None:
