@@ -132,6 +132,8 @@ def test_the_student_tree_passes_its_own_tests_from_a_fresh_clone(
 
 
 def test_the_installed_library_carries_no_course_answers(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a copy, so that the build leaves nothing in the repository
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", "_build", ".git", "build"))
     subprocess.run(
         [
             sys.executable,
@@ -143,7 +145,7 @@ def test_the_installed_library_carries_no_course_answers(tmp_path: Path) -> None
             "--no-build-isolation",
             "-w",
             str(tmp_path),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,
@@ -156,5 +158,7 @@ def test_the_installed_library_carries_no_course_answers(tmp_path: Path) -> None
         for name in names:
             text = archive.read(name).decode("utf-8", "replace")
             assert "BEGIN SOLUTION" not in text or name.startswith("cflib/grading/"), name
-            assert not re.search(r"^def reference_|^EXERCISE = |^@EXERCISE\.check", text, re.M), name
+            assert not re.search(r"^def reference_|^EXERCISE = |^@EXERCISE\.check", text, re.M), (
+                name
+            )
             assert not re.search(r"(^|/)ex\d\d(_hidden)?\.py$", name), name
