@@ -196,7 +196,25 @@ class Check:
         return (inspect.getdoc(self.function) or self.name).splitlines()[0]
 
 
-def _describe_failure(error: Exception) -> str:
+def _describe_failure(error: Exception, check: Check | None = None) -> str:
+    if check is not None and len(check.answers) > 1:  # say which other answer the check needs
+        first = check.answers[0]
+        other = [
+            name
+            for name in check.answers[1:]
+            if (isinstance(error, MissingAnswer) and name in error.names)
+            or (
+                isinstance(error, AnswerError)
+                and error.type_name == "NotImplementedError"
+                and error.call.startswith(name + "(")
+            )
+        ]
+        if other and not (isinstance(error, MissingAnswer) and first in error.names):
+            names = ", ".join(f"`{n}`" for n in other)
+            return (
+                f"not graded yet: this check of `{first}` also needs {names}, which is not "
+                "answered yet; it runs once both are"
+            )
     if isinstance(error, MissingAnswer):
         names = ", ".join(f"`{n}`" for n in error.names)
         return (
@@ -230,7 +248,7 @@ def run_check(check: Check, submission: Submission, seed: int) -> CheckResult:
         if not isinstance(outcome, Outcome):
             raise TypeError(f"check {check.name} returned {type(outcome).__name__}, not an Outcome")
     except Exception as error:
-        outcome = failed(_describe_failure(error))
+        outcome = failed(_describe_failure(error, check))
     return CheckResult(
         name=check.name,
         points=round(check.points * outcome.fraction, 6),
