@@ -213,7 +213,7 @@ def _describe_failure(error: Exception, check: Check | None = None) -> str:
             names = ", ".join(f"`{n}`" for n in other)
             return (
                 f"not graded yet: this check of `{first}` also needs {names}, which is not "
-                "answered yet; it runs once both are"
+                "answered yet (it is missing or raises NotImplementedError); it runs once both are"
             )
     if isinstance(error, MissingAnswer):
         names = ", ".join(f"`{n}`" for n in error.names)
