@@ -59,7 +59,9 @@ def setup_commands(venv: Path, torch_index: str | None = None) -> list[list[str]
     if torch_index:
         torch = pin(ROOT / "requirements.txt", "torch")
         commands.append([py, "-m", "pip", "install", "-q", torch, "--index-url", torch_index])
-    commands.append([py, "-m", "pip", "install", "-q", "-c", req, *LAB_PACKAGES])
+    # --no-compile: Python compiles what the exercises import when they import it; compiling all
+    # of torch up front would double the install time.
+    commands.append([py, "-m", "pip", "install", "-q", "--no-compile", "-c", req, *LAB_PACKAGES])
     commands.append([py, "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)])
     commands.append(
         [
@@ -79,7 +81,10 @@ def setup_commands(venv: Path, torch_index: str | None = None) -> list[list[str]
 
 def lab_command(venv: Path, args: list[str]) -> list[str]:
     py = str(venv_python(venv))
-    return [py, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT / 'exercises'}", *args]
+    command = [py, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT / 'exercises'}", *args]
+    if getattr(os, "geteuid", lambda: 1)() == 0 and "--allow-root" not in args:
+        command.append("--allow-root")  # a container's root user (JupyterLab refuses otherwise)
+    return command
 
 
 def up_to_date(venv: Path) -> bool:
