@@ -1,23 +1,55 @@
 # Every target sets up what it needs first (a virtual environment in .venv).
 VENV ?= .venv
+PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# torch from another index, e.g. the PyTorch CPU wheels on a Linux machine without a GPU (PyPI's
+# default Linux wheel is a several-GB CUDA build):
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+TORCH_PIN = $(shell grep -E '^torch==' requirements.txt)
+# The course's kernel, as JupyterLab lists it.
+KERNEL_NAME := coupling-layers
+KERNEL_DISPLAY := Coupling Layers (cflib)
+# Pages executed at a time by `make book` / `make pdf` (each page in its own kernel, one thread).
+JOBS ?= 2
 
-.PHONY: setup book book-instructor student test lint format exercises grade bench clean
+.PHONY: setup book book-instructor student test lint format exercises grade bench clean lab pdf repo-url
 
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(PY) -m pip install -q "$(TORCH_PIN)" --index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "$(KERNEL_DISPLAY)"
 	touch $(STAMP)
 
+## Everything the course needs, pinned, in .venv: the library, Jupyter, the book, the tests.
 setup: $(STAMP)
 
-## Build and execute the whole book into _build/html (fails if any cell raises).
+## Build the book into _build/html (fails if any cell raises). Incremental: only the pages whose
+## code changed since the last build are executed (JOBS at a time), and every page when cflib/,
+## requirements.txt or pyproject.toml changed (tools/bookcache.py). FORCE=1 executes everything.
 book: $(STAMP)
-	rm -rf _build/.jupyter_cache
-	$(VENV)/bin/jupyter-book build --all -W -n --keep-going .
+	$(PY) tools/bookcache.py build --jobs $(JOBS) $(if $(FORCE),--force --all,)
+
+## The printable book, _build/pdf/book.pdf: a one-page HTML build (same cache as `make book`)
+## printed by headless Chromium once MathJax has typeset it (needs Debian's chromium package).
+pdf: $(STAMP)
+	$(PY) tools/bookcache.py build --jobs $(JOBS) --builder singlehtml --path-output _build/pdf
+	$(PY) tools/pdf.py _build/pdf/_build/singlehtml/index.html _build/pdf/book.pdf
+
+## A student's first hour: only what the exercises need, then JupyterLab on exercises/ with the
+## course kernel. Options: make lab LAB_ARGS=--no-browser (tools/lab.py does it all, without make).
+lab:
+	$(PYTHON) tools/lab.py --venv $(VENV) $(if $(TORCH_INDEX),--torch-index $(TORCH_INDEX),) -- $(LAB_ARGS)
+
+## Point the site's repository, issue and download buttons at REPO_URL (the one `url:` line of
+## _config.yml; the Pages workflow sets it to the repository it runs in).
+repo-url:
+	@test -n "$(REPO_URL)" || { echo "usage: make repo-url REPO_URL=https://github.com/OWNER/REPO"; exit 2; }
+	sed -i.bak -E 's|^  url: [^ #]*|  url: $(REPO_URL)|' _config.yml && rm -f _config.yml.bak
+	grep -E '^  url: ' _config.yml
 
 ## The instructor build: the same site plus the solution notebooks, into _build/instructor.
 ## (The default site never contains solutions: its table of contents does not list them.)
