@@ -41,6 +41,7 @@ INCLUDE = (
     "cflib",
     "book",
     "exercises",
+    "tools",
     "_config.yml",
     "_toc.yml",
     "requirements.txt",
