@@ -434,3 +434,56 @@ def test_a_submissions_conftest_plugins_and_cflib_take_no_part(tmp_path: Path) -
         timeout=120,
     )
     assert plain.returncode == 4 and "needs --noconftest" in plain.stderr + plain.stdout
+
+
+def test_forbidden_objects_raise_in_the_graded_copy_of_cflib(tmp_path: Path) -> None:
+    folder = sandbox.disabled_cflib(
+        "03", ["cflib.masks.checkerboard_mask", "cflib.couplings.AffineCoupling"], tmp_path
+    )
+    code = f"""
+import cflib
+assert cflib.__file__.startswith({str(folder)!r}), cflib.__file__
+assert cflib.channel_mask(4).tolist() == [True, True, False, False]  # allowed helpers work
+for call in (lambda: cflib.checkerboard_mask(2, 2), lambda: cflib.masks.checkerboard_mask(2, 2),
+             lambda: cflib.AffineCoupling(2)):
+    try:
+        call()
+    except Exception as error:
+        assert type(error).__name__ == "DelegationError", error
+        assert "exercise 03" in str(error)
+    else:
+        raise AssertionError("not disabled")
+print("ok")
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(folder)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.stdout.strip() == "ok", run.stderr[-2000:]
+    with pytest.raises(ValueError, match="no module"):
+        sandbox.disabled_cflib("03", ["cflib.nowhere.thing"], tmp_path)
+    with pytest.raises(ValueError, match="expected 'cflib"):
+        sandbox.disabled_cflib("03", ["numpy.sum"], tmp_path)
+
+
+def test_unusable_sandboxes_are_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="sandbox: expected one of auto, bwrap, none"):
+        sandbox.resolve("docker")
+    monkeypatch.setattr(sandbox, "bwrap_problem", lambda: "bubblewrap is not installed: install")
+    with pytest.raises(sandbox.SandboxError, match="--sandbox bwrap: bubblewrap is not installed"):
+        sandbox.resolve("bwrap")
+    with pytest.warns(UserWarning, match="MARKS ARE NOT PROTECTED"):
+        assert sandbox.resolve("auto") == "none"
+    assert sandbox.resolve("none") == "none"
+
+
+def test_the_command_line_names_a_bad_memory_size(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "cflib.grade", str(tmp_path), "--memory", "lots"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and "--memory: expected a size such as 4G" in run.stderr
