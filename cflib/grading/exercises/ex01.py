@@ -127,7 +127,7 @@ def probe_affine(answers, z, k, weights):
 # --- checks -------------------------------------------------------------------------------------
 
 
-@EXERCISE.check(points=1, answers=[PROOF], hidden=True)
+@EXERCISE.check(points=1, answers=[PROOF], hidden=True, manual=True)
 def triangular_proof_answered(student: Student, rng: np.random.Generator) -> Outcome:
     """The written proof is there and speaks of the zero block (the instructor reads and marks it)."""
     raw = student.written_answer(PROOF)

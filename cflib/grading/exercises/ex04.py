@@ -615,7 +615,7 @@ def winner_matches_numbers(student: Student, rng: np.random.Generator) -> Outcom
     return passed("the winner is the one the held-out numbers support")
 
 
-@EXERCISE.check(points=1, answers=[CONCLUSION], hidden=True)
+@EXERCISE.check(points=1, answers=[CONCLUSION], hidden=True, manual=True)
 def conclusion_written(student: Student, rng: np.random.Generator) -> Outcome:
     """The written conclusion is there and discusses both couplings with the numbers."""
     raw = student.written_answer(CONCLUSION)

@@ -517,7 +517,7 @@ def depth_needed_matches(student: Student, rng: np.random.Generator) -> Outcome:
     return passed("the smallest depth that reaches the stated error")
 
 
-@EXERCISE.check(points=1, answers=[COMPARISON], hidden=True)
+@EXERCISE.check(points=1, answers=[COMPARISON], hidden=True, manual=True)
 def comparison_written(student: Student, rng: np.random.Generator) -> Outcome:
     """The written comparison with the exact construction is there and cites the numbers."""
     raw = student.written_answer(COMPARISON)
