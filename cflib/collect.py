@@ -296,7 +296,7 @@ def table(results: Sequence[Collected]) -> str:
 def summary(results: Sequence[Collected]) -> str:
     """One line: how many were collected, late, missing, empty, with nothing in time, errors."""
     counts = {status: sum(r.status == status for r in results) for status in STATUSES}
-    late = sum(r.late for r in results)
+    late = sum(r.late for r in results if r.status == "collected")
     return (
         f"{len(results)} students: {counts['collected']} collected ({late} with late commits), "
         f"{counts['missing']} missing, {counts['empty']} empty, "
