@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book book-instructor test lint format exercises grade bench clean
+.PHONY: setup book book-instructor test lint format exercises grade gradescope bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -50,6 +50,11 @@ exercises: $(STAMP)
 ## Grade notebooks: make grade NB=path/or/folder
 grade: $(STAMP)
 	$(PY) -m cflib.grade $(NB) --json grading-report.json --csv grading-report.csv
+
+## The Gradescope autograder: _build/gradescope/autograder.zip (setup.sh, run_autograder, the grader
+## with its hidden checks). Upload it as the assignment's autograder; never give it to students.
+gradescope: $(STAMP)
+	$(PY) -m cflib.grading.gradescope build _build/gradescope
 
 ## Speed and sturdiness next to nflows, zuko, normflows and Pyro (benchmarks/run.py), two threads;
 ## writes benchmarks/results/latest.{json,md}. Options: make bench BENCH_ARGS="--quick --device cuda"
