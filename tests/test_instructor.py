@@ -432,8 +432,9 @@ def test_grader_version_covers_the_loaded_exercise_modules() -> None:
 
 def test_gradescope_zip_and_scripts_run_locally(tmp_path: Path) -> None:
     """``make gradescope``'s zip, unpacked as Gradescope does; ``setup.sh`` in the mode that skips
-    installs when the packages are there (so what it would install is only syntax-checked), then
-    ``run_autograder`` for real on a one-notebook submission."""
+    installs when the packages are there, and dry (stand-ins for python3 and apt-get record the
+    install commands; nothing is installed, so whether they succeed on Gradescope is not tested);
+    then ``run_autograder`` for real on a one-notebook submission."""
     zip_path = gradescope.build_zip(tmp_path / "build")
     root = tmp_path / "autograder"
     with zipfile.ZipFile(zip_path) as archive:
@@ -460,6 +461,22 @@ def test_gradescope_zip_and_scripts_run_locally(tmp_path: Path) -> None:
         ["bash", root / "source" / "setup.sh"], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0 and "already installed" in done.stdout, done.stderr
+    # the install path, dry: python3 and apt-get are stand-ins that record what they are asked
+    shims, log = tmp_path / "shims", tmp_path / "calls.log"
+    shims.mkdir()
+    for tool in ("python3", "apt-get"):
+        (shims / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "{log}"\n')
+        (shims / tool).chmod(0o755)
+    dry = {**env, "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}"}
+    dry.pop("CFLIB_SETUP_SKIP_INSTALLED")
+    subprocess.run(["bash", root / "source" / "setup.sh"], env=dry, check=True)
+    calls = log.read_text().splitlines()
+    assert calls[:2] == ["apt-get update -qq", "apt-get install -y -qq bubblewrap"]
+    assert calls[3:6] == [
+        "python3 -m pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0",
+        "python3 -m pip install -r requirements.txt",
+        "python3 -m pip install --no-deps .",
+    ]
     _submission(root / "submission" / "01_affine_jacobian.ipynb", partial=True)
     (root / "submission_metadata.json").write_text(
         json.dumps({"users": [{"email": "bob@uni.edu", "name": "Bob Baker"}]})

@@ -52,7 +52,7 @@ SETUP_SH = r"""#!/usr/bin/env bash
 # CFLIB_SETUP_SKIP_INSTALLED=1: install nothing when the packages already import (a local try).
 set -euo pipefail
 cd "$(dirname "$0")"
-if [ "${CFLIB_SETUP_SKIP_INSTALLED:-0}" = 1 ] && python3 -c "import torch, nbclient, ipykernel, sympy, scipy, matplotlib, tqdm" 2>/dev/null; then
+if [ "${CFLIB_SETUP_SKIP_INSTALLED:-0}" = 1 ] && python3 -c "import torch, nbclient, ipykernel, sympy, scipy, matplotlib, tqdm, cflib" 2>/dev/null; then
     echo "setup.sh: the grading packages are already installed; nothing to do"
     exit 0
 fi
@@ -63,7 +63,10 @@ fi
 python3 -m pip install --upgrade pip
 python3 -m pip install --index-url https://download.pytorch.org/whl/cpu "$(grep -E '^torch==' requirements.txt)"
 python3 -m pip install -r requirements.txt
-python3 -c "import torch, nbclient, ipykernel; print('setup.sh: torch', torch.__version__)"
+# the library itself, so that the notebooks' `import cflib` works in their kernels (the package
+# holds the library only; the grader runs from this folder, with the checks)
+python3 -m pip install --no-deps .
+python3 -c "import torch, nbclient, ipykernel, cflib; print('setup.sh: torch', torch.__version__)"
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
