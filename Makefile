@@ -14,7 +14,7 @@ KERNEL_DISPLAY := Coupling Layers (cflib)
 # Pages executed at a time by `make book` / `make pdf` (each page in its own kernel, one thread).
 JOBS ?= 2
 
-.PHONY: setup book book-instructor student test lint format exercises grade bench clean lab pdf repo-url
+.PHONY: setup book book-instructor student test lint format exercises grade gradescope bench clean lab pdf repo-url
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,11 @@ exercises: $(STAMP)
 ## Grade notebooks: make grade NB=path/or/folder
 grade: $(STAMP)
 	$(PY) -m cflib.grade $(NB) --json grading-report.json --csv grading-report.csv
+
+## The Gradescope autograder: _build/gradescope/autograder.zip (setup.sh, run_autograder, the grader
+## with its hidden checks). Upload it as the assignment's autograder; never give it to students.
+gradescope: $(STAMP)
+	$(PY) -m cflib.grading.gradescope build _build/gradescope
 
 ## Speed and sturdiness next to nflows, zuko, normflows and Pyro (benchmarks/run.py), two threads;
 ## writes benchmarks/results/latest.{json,md}. Options: make bench BENCH_ARGS="--quick --device cuda"

@@ -151,7 +151,13 @@ def _result(graded: dict, name_or_path: str | Path) -> dict:
 
 
 def _failing(result: dict) -> set[str]:
-    return {c["name"] for c in result["checks"] if not c["passed"]}
+    """The automatic checks that failed (written answers await marking by a person)."""
+    return {c["name"] for c in result["checks"] if not c["passed"] and not c["manual"]}
+
+
+def _awaiting(result: dict) -> float:
+    """The points of the written answers, which count 0 until a person marks them."""
+    return sum(c["max_points"] for c in result["checks"] if c["status"] == "awaiting marking")
 
 
 def test_solutions_score_full_marks(graded: dict) -> None:
@@ -160,7 +166,9 @@ def test_solutions_score_full_marks(graded: dict) -> None:
         result = _result(graded, path)
         assert result["error"] is None, path
         assert result["max_score"] > 0
-        assert result["score"] == result["max_score"], (path, _failing(result))
+        written = load_exercise(result["exercise"]).checks
+        assert _awaiting(result) == sum(c.points for c in written if c.manual)
+        assert result["score"] == result["max_score"] - _awaiting(result), (path, _failing(result))
 
 
 def test_untouched_exercises_score_zero(graded: dict) -> None:
@@ -183,7 +191,7 @@ def test_each_wrong_answer_loses_exactly_its_points(graded: dict) -> None:
         result = _result(graded, name)
         assert _failing(result) == failing, name
         lost = sum(c["max_points"] for c in result["checks"] if c["name"] in failing)
-        assert lost > 0 and result["score"] == result["max_score"] - lost, name
+        assert lost > 0 and result["score"] == result["max_score"] - lost - _awaiting(result), name
         for c in result["checks"]:
             assert c["message"] and c["points"] == (c["max_points"] if c["passed"] else 0)
 
@@ -271,12 +279,18 @@ def test_submitted_files_are_not_modified(graded: dict) -> None:
 def test_json_has_exactly_the_documented_shape(graded: dict) -> None:
     assert len(graded["json"]) == graded["count_a"] + len(HANGING)
     for r in graded["json"]:
-        assert list(r) == ["notebook", "exercise", "score", "max_score", "checks", "error"]
+        assert list(r) == [
+            "notebook", "exercise", "student", "score", "max_score", "seed", "graded_at",
+            "grader_version", "checks", "error",
+        ]  # fmt: skip
         assert isinstance(r["score"], float) and isinstance(r["max_score"], float)
         assert r["error"] is None or isinstance(r["error"], str)
         assert r["score"] == pytest.approx(sum(c["points"] for c in r["checks"]))
         for c in r["checks"]:
-            assert list(c) == ["name", "points", "max_points", "passed", "message"]
+            assert list(c) == [
+                "name", "points", "max_points", "passed", "hidden", "message", "manual", "status",
+                "comment", "answer",
+            ]  # fmt: skip
             assert isinstance(c["passed"], bool) and isinstance(c["message"], str)
     assert _result(graded, SOLUTION_01)["exercise"] == "01"
 
@@ -287,7 +301,9 @@ def test_csv_has_one_row_per_notebook(graded: dict) -> None:
     assert list(rows[0]) == CSV_COLUMNS
     assert len(rows) == graded["count_a"]
     solution = next(r for r in rows if r["notebook"].endswith("solutions/01_affine_jacobian.ipynb"))
-    assert (solution["score"], solution["max_score"], solution["percent"]) == ("10", "10", "100")
+    # the written proof (1 point) awaits marking by a person
+    assert (solution["score"], solution["max_score"], solution["percent"]) == ("9", "10", "90")
+    assert solution["awaiting_marking"] == "1"
 
 
 def test_markdown_feedback_and_printed_summary(graded: dict) -> None:

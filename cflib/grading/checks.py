@@ -76,7 +76,13 @@ def partial(fraction: float, message: str) -> Outcome:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One graded check, as it appears in the report."""
+    """One graded check, as it appears in the report.
+
+    A ``manual`` check grades a written answer that a person marks: its ``message`` is what the
+    automatic check found (whether an answer is there), its ``status`` is ``"awaiting marking"``
+    (0 points) until :mod:`cflib.grading.manual` merges the marker's points and ``comment`` in
+    (``"marked"``); ``answer`` is the student's text. Other checks have ``status`` ``"graded"``.
+    """
 
     name: str
     points: float
@@ -84,6 +90,10 @@ class CheckResult:
     passed: bool
     message: str
     hidden: bool = False
+    manual: bool = False
+    status: str = "graded"
+    comment: str | None = None
+    answer: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +103,10 @@ class CheckResult:
             "passed": self.passed,
             "hidden": self.hidden,
             "message": self.message,
+            "manual": self.manual,
+            "status": self.status,
+            "comment": self.comment,
+            "answer": self.answer,
         }
 
 
@@ -189,6 +203,7 @@ class Check:
     points: float
     answers: tuple[str, ...]
     hidden: bool
+    manual: bool = False
     module: str = ""
 
     @property
@@ -256,6 +271,7 @@ def run_check(check: Check, submission: Submission, seed: int) -> CheckResult:
         passed=outcome.passed,
         message=outcome.message,
         hidden=check.hidden,
+        manual=check.manual,
     )
 
 
@@ -289,7 +305,7 @@ class Exercise:
     checks: list[Check] = field(default_factory=list)
 
     def check(
-        self, *, points: float, answers: Iterable[str], hidden: bool = False
+        self, *, points: float, answers: Iterable[str], hidden: bool = False, manual: bool = False
     ) -> Callable[[Callable[[Student, np.random.Generator], Outcome]], Check]:
         """Decorator registering ``function(student, rng) -> Outcome`` as a check.
 
@@ -298,7 +314,11 @@ class Exercise:
             answers: the names it grades (functions, variables, or written answers); they must be
                 defined in the notebook for the check to run.
             hidden: run only when graded; the notebook shows how many such checks there are.
+            manual: a person marks it (a written answer, exactly one in ``answers``); the check
+                function only says whether an answer is there, and its points wait for the marks
+                (see :mod:`cflib.grading.manual`).
         """
+        answers = tuple(answers)
 
         def register(function: Callable[[Student, np.random.Generator], Outcome]) -> Check:
             if any(c.name == function.__name__ for c in self.checks):
@@ -311,13 +331,19 @@ class Exercise:
                     f"exercise {self.number}: check {function.__name__} is "
                     f"{'hidden' if hidden else 'public'}, so it belongs in {where}"
                 )
+            if manual and len(answers) != 1:
+                raise ValueError(
+                    f"exercise {self.number}, check {function.__name__}: a manual check marks "
+                    f"exactly one written answer, got answers={list(answers)}"
+                )
             made = Check(
                 function.__name__,
                 function,
                 float(points),
-                tuple(answers),
+                answers,
                 hidden,
-                function.__module__,
+                manual=manual,
+                module=function.__module__,
             )
             self.checks.append(made)
             return made

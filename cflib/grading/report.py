@@ -1,14 +1,20 @@
-"""Reports of a grading run: JSON, a CSV gradebook, Markdown feedback, a table and a class summary.
+"""Reports of a grading run: JSON, a CSV, Markdown feedback, a table and a class summary.
 
-JSON (one object per notebook, exactly)::
+JSON (one object per notebook; :func:`read_json` reads it back, e.g. for ``merge``)::
 
-    [{"notebook": "...", "exercise": "03", "score": 7.0, "max_score": 10.0,
+    [{"notebook": "...", "exercise": "03", "student": "alice", "score": 7.0, "max_score": 10.0,
+      "seed": 123, "graded_at": "2026-12-03T10:00:00Z", "grader_version": "sha256:...",
       "checks": [{"name": "...", "points": 2.0, "max_points": 2.0, "passed": true,
-                  "message": "..."}],
+                  "hidden": false, "message": "...", "manual": false, "status": "graded",
+                  "comment": null, "answer": null}],
       "error": null}]
 
-CSV: one row per notebook, columns :data:`CSV_COLUMNS`. Markdown: one feedback file per notebook
-plus ``summary.md`` (the class summary, fit for a GitHub job summary).
+CSV: one row per notebook, columns :data:`CSV_COLUMNS`, every cell on one line. Markdown: one
+feedback page per student covering all of that student's notebooks (per notebook when the run has
+no students), plus ``summary.md`` (the class summary, fit for a GitHub job summary). Feedback never
+shows a hidden check's message unless ``reveal_hidden`` (after the due date): only how many hidden
+checks ran and how many passed. Written answers marked by hand show their points, status and the
+marker's comment.
 """
 
 from __future__ import annotations
@@ -16,15 +22,20 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from cflib.grading.runner import NotebookResult
+from cflib.grading.checks import CheckResult
+from cflib.grading.runner import CellError, NotebookResult
 
 __all__ = [
     "CSV_COLUMNS",
+    "ReportError",
     "feedback_markdown",
+    "read_json",
     "summary_markdown",
     "summary_text",
     "table",
@@ -34,6 +45,7 @@ __all__ = [
 ]
 
 CSV_COLUMNS = [
+    "student",
     "notebook",
     "exercise",
     "score",
@@ -41,6 +53,8 @@ CSV_COLUMNS = [
     "percent",
     "checks_passed",
     "checks_total",
+    "awaiting_marking",
+    "graded_at",
     "error",
 ]
 BINS = [(0, 20), (20, 40), (40, 60), (60, 80), (80, 100)]
@@ -54,11 +68,78 @@ def _percent(r: NotebookResult) -> float:
     return round(100 * r.fraction, 1)
 
 
+def _line(text: str | None) -> str:
+    """``text`` on a single line (CSV cells, tables)."""
+    return " ".join((text or "").split())
+
+
+def _awaiting(r: NotebookResult) -> int:
+    return sum(c.status == "awaiting marking" for c in r.checks)
+
+
 def write_json(results: Sequence[NotebookResult], path: str | Path) -> None:
     """The documented JSON list, one object per notebook."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False)
     Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+class ReportError(ValueError):
+    """A JSON report that cannot be read back; the message names the file and the entry."""
+
+
+def _check_from_json(data: dict[str, Any]) -> CheckResult:
+    return CheckResult(
+        name=str(data["name"]),
+        points=float(data["points"]),
+        max_points=float(data["max_points"]),
+        passed=bool(data["passed"]),
+        message=str(data["message"]),
+        hidden=bool(data.get("hidden", False)),
+        manual=bool(data.get("manual", False)),
+        status=str(data.get("status", "graded")),
+        comment=data.get("comment"),
+        answer=data.get("answer"),
+    )
+
+
+def read_json(path: str | Path) -> list[NotebookResult]:
+    """The results in a JSON report written by :func:`write_json`.
+
+    Raises:
+        ReportError: the file is missing, not JSON, or an entry lacks a documented field.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ReportError(f"{path}: no such report") from error
+    except ValueError as error:
+        raise ReportError(f"{path}: not a JSON report ({error})") from error
+    if not isinstance(data, list):
+        raise ReportError(f"{path}: expected a JSON list of notebooks, found {type(data).__name__}")
+    results = []
+    for i, entry in enumerate(data):
+        try:
+            results.append(
+                NotebookResult(
+                    notebook=str(entry["notebook"]),
+                    exercise=entry["exercise"],
+                    score=float(entry["score"]),
+                    max_score=float(entry["max_score"]),
+                    checks=[_check_from_json(c) for c in entry["checks"]],
+                    error=entry["error"],
+                    seed=int(entry.get("seed", 0)),
+                    cell_errors=[CellError(**e) for e in entry.get("cell_errors", [])],
+                    student=entry.get("student"),
+                    graded_at=str(entry.get("graded_at", "")),
+                    grader_version=str(entry.get("grader_version", "")),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ReportError(
+                f"{path}: entry {i + 1} is not a graded notebook ({error!r})"
+            ) from error
+    return results
 
 
 def write_csv(results: Sequence[NotebookResult], path: str | Path) -> None:
@@ -70,6 +151,7 @@ def write_csv(results: Sequence[NotebookResult], path: str | Path) -> None:
         for r in results:
             writer.writerow(
                 [
+                    r.student or "",
                     r.notebook,
                     r.exercise or "",
                     _num(r.score),
@@ -77,18 +159,21 @@ def write_csv(results: Sequence[NotebookResult], path: str | Path) -> None:
                     _num(_percent(r)),
                     sum(c.passed for c in r.checks),
                     len(r.checks),
-                    r.error or "",
+                    _awaiting(r),
+                    r.graded_at,
+                    _line(r.error),
                 ]
             )
 
 
 def table(results: Sequence[NotebookResult]) -> str:
-    """A plain-text table: notebook, exercise, score, percent, error."""
-    rows = [("notebook", "ex", "score", "%", "error")]
+    """A plain-text table: student, notebook, exercise, score, percent, error."""
+    rows = [("student", "notebook", "ex", "score", "%", "error")]
     for r in results:
-        error = (r.error or "").replace("\n", " ")
+        error = _line(r.error)
         rows.append(
             (
+                r.student or "-",
                 r.notebook,
                 r.exercise or "?",
                 f"{_num(r.score)}/{_num(r.max_score)}",
@@ -96,10 +181,11 @@ def table(results: Sequence[NotebookResult]) -> str:
                 error if len(error) <= 70 else error[:67] + "...",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     return "\n".join(
-        f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d:>{widths[3]}}  {e}".rstrip()
-        for a, b, c, d, e in rows
+        f"{s:<{widths[0]}}  {a:<{widths[1]}}  {b:<{widths[2]}}  {c:>{widths[3]}}  "
+        f"{d:>{widths[4]}}  {e}".rstrip()
+        for s, a, b, c, d, e in rows
     )
 
 
@@ -144,25 +230,100 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def feedback_markdown(result: NotebookResult) -> str:
-    """A short feedback report for the student who submitted ``result.notebook``."""
+def _mark(c: CheckResult) -> str:
+    if c.manual:
+        return (
+            "✅" if c.status == "marked" and c.passed else ("📝" if c.status == "marked" else "⏳")
+        )
+    return "✅" if c.passed else "❌"
+
+
+def _notebook_section(result: NotebookResult, reveal_hidden: bool) -> list[str]:
     lines = [
-        f"# Feedback: {Path(result.notebook).name}",
+        f"## Exercise {result.exercise or '?'}: `{Path(result.notebook).name}`",
         "",
-        f"Exercise {result.exercise or '?'}: **{_num(result.score)} of {_num(result.max_score)} "
-        f"points** ({_percent(result):g}%).",
+        f"**{_num(result.score)} of {_num(result.max_score)} points** ({_percent(result):g}%).",
         "",
     ]
     if result.error:
         lines += [f"> **While running the notebook:** {_cell(result.error)}", ""]
-    if result.checks:
+    automatic = [c for c in result.checks if not c.manual and (reveal_hidden or not c.hidden)]
+    if automatic:
         lines += ["| | check | points | message |", "|---|---|---|---|"]
         lines += [
-            f"| {'✅' if c.passed else '❌'} | `{c.name}` | {_num(c.points)} / "
+            f"| {_mark(c)} | `{c.name}`{' (hidden)' if c.hidden else ''} | {_num(c.points)} / "
             f"{_num(c.max_points)} | {_cell(c.message)} |"
-            for c in result.checks
+            for c in automatic
         ]
-    return "\n".join(lines) + "\n"
+        lines.append("")
+    hidden = [c for c in result.checks if c.hidden and not c.manual]
+    if hidden and not reveal_hidden:
+        good = sum(c.passed for c in hidden)
+        lines += [
+            f"Hidden checks: {len(hidden)} ran, {good} passed, {len(hidden) - good} failed "
+            f"({_num(sum(c.points for c in hidden))} of {_num(sum(c.max_points for c in hidden))} "
+            "points); their details are shown after the due date.",
+            "",
+        ]
+    manual = [c for c in result.checks if c.manual]
+    if manual:
+        lines += [
+            "| | written answer | points | status | marker's comment |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {_mark(c)} | `{c.name}` | {_num(c.points)} / {_num(c.max_points)} | {c.status} | "
+            f"{_cell(c.comment or '')} |"
+            for c in manual
+        ]
+        lines.append("")
+    return lines
+
+
+def _student_line(student: str | None, names: dict[str, str]) -> str:
+    if student is None:
+        return "Student: not named (grade with `--roster` or `--student` to name students)."
+    name = names.get(student, student)
+    return f"Student: **{name}**" + (f" (`{student}`)" if name != student else "") + "."
+
+
+def feedback_markdown(
+    results: NotebookResult | Sequence[NotebookResult],
+    reveal_hidden: bool = False,
+    names: dict[str, str] | None = None,
+) -> str:
+    """The feedback page for one student: every notebook of theirs in ``results`` (all of them
+    must belong to one student), with hidden checks' details only when ``reveal_hidden``."""
+    group = [results] if isinstance(results, NotebookResult) else list(results)
+    students = {r.student for r in group}
+    if len(students) != 1:
+        raise ValueError(f"feedback_markdown: expected one student's notebooks, got {students}")
+    student = group[0].student
+    names = names or {}
+    title = names.get(student, student) if student else Path(group[0].notebook).name
+    total = sum(r.score for r in group)
+    possible = sum(r.max_score for r in group)
+    lines = [f"# Feedback: {title}", "", _student_line(student, names), ""]
+    if len(group) > 1:
+        lines += [
+            f"{len(group)} notebooks, **{_num(total)} of {_num(possible)} points** in all.",
+            "",
+        ]
+    awaiting = sum(_awaiting(r) for r in group)
+    if awaiting:
+        lines += [
+            f"{awaiting} written answer{'s' if awaiting != 1 else ''} await marking by the "
+            "instructor; they count 0 points until marked.",
+            "",
+        ]
+    for r in group:
+        lines += _notebook_section(r, reveal_hidden)
+    if group[0].graded_at or group[0].grader_version:
+        lines += [
+            f"<sub>Graded {group[0].graded_at} with seed {group[0].seed}, grader "
+            f"{group[0].grader_version or '?'}.</sub>"
+        ]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def summary_markdown(results: Sequence[NotebookResult]) -> str:
@@ -170,12 +331,12 @@ def summary_markdown(results: Sequence[NotebookResult]) -> str:
     lines = [
         "# Grading summary",
         "",
-        "| notebook | exercise | score | % | error |",
-        "|---|---|---|---|---|",
+        "| student | notebook | exercise | score | % | error |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {_cell(r.notebook)} | {r.exercise or '?'} | {_num(r.score)} / {_num(r.max_score)} | "
-        f"{_percent(r):g} | {_cell(r.error or '')} |"
+        f"| {_cell(r.student or '-')} | {_cell(r.notebook)} | {r.exercise or '?'} | "
+        f"{_num(r.score)} / {_num(r.max_score)} | {_percent(r):g} | {_cell(r.error or '')} |"
         for r in results
     ]
     for number, group in _by_exercise(results).items():
@@ -194,28 +355,47 @@ def summary_markdown(results: Sequence[NotebookResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _file_names(results: Sequence[NotebookResult]) -> list[str]:
-    """Unique feedback file names: the notebooks' paths below their common folder."""
-    paths = [Path(r.notebook).resolve() for r in results]
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip(".") or "student"
+
+
+def _pages(results: Sequence[NotebookResult]) -> list[tuple[str, list[NotebookResult]]]:
+    """(file name, results) per feedback page: one per student; one per notebook without a student
+    (named by the notebook's path below the notebooks' common folder)."""
+    pages: dict[str, list[NotebookResult]] = {}
+    anonymous = [r for r in results if r.student is None]
+    paths = [Path(r.notebook).resolve() for r in anonymous]
     root = Path(os.path.commonpath([p.parent for p in paths])) if paths else Path()
-    names: list[str] = []
-    for path in paths:
+    for r in results:
+        if r.student is not None:
+            base = _safe(r.student)
+            while (base in pages and pages[base][0].student != r.student) or base == "summary":
+                base += "_"
+            pages.setdefault(base, []).append(r)
+            continue
+        path = Path(r.notebook).resolve()
         base = "__".join(path.relative_to(root).with_suffix("").parts)
         name, n = base, 1
-        while name in names or name == "summary":
+        while name in pages or name == "summary":
             n += 1
             name = f"{base}-{n}"
-        names.append(name)
-    return [f"{name}.md" for name in names]
+        pages[name] = [r]
+    return [(f"{name}.md", group) for name, group in pages.items()]
 
 
-def write_markdown(results: Sequence[NotebookResult], folder: str | Path) -> list[Path]:
-    """One feedback file per notebook and ``summary.md`` in ``folder``; returns the files."""
+def write_markdown(
+    results: Sequence[NotebookResult],
+    folder: str | Path,
+    reveal_hidden: bool = False,
+    names: dict[str, str] | None = None,
+) -> list[Path]:
+    """One feedback page per student (per notebook without students) and ``summary.md`` in
+    ``folder``; returns the files. ``names``: login -> the student's name, for the pages."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for result, name in zip(results, _file_names(results), strict=True):
-        (folder / name).write_text(feedback_markdown(result), encoding="utf-8")
+    for name, group in _pages(results):
+        (folder / name).write_text(feedback_markdown(group, reveal_hidden, names), encoding="utf-8")
         written.append(folder / name)
     (folder / "summary.md").write_text(summary_markdown(results), encoding="utf-8")
     return [*written, folder / "summary.md"]

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,11 @@ class CellError:
     evalue: str
 
 
+def utc_now() -> str:
+    """The current time in UTC, ISO 8601 to the second (``2026-12-03T10:00:00Z``)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass
 class NotebookResult:
     """The grade of one notebook; :meth:`to_json` gives the report's documented shape."""
@@ -106,6 +112,9 @@ class NotebookResult:
     seconds: float = 0.0
     cell_errors: list[CellError] = field(default_factory=list)
     sandbox: str = "none"
+    student: str | None = None  # the roster login, set by the caller (cflib.grade)
+    graded_at: str = field(default_factory=utc_now)  # when the result was made
+    grader_version: str = ""  # set by the caller (cflib.grading.version)
 
     @property
     def fraction(self) -> float:
@@ -115,10 +124,13 @@ class NotebookResult:
         return {
             "notebook": self.notebook,
             "exercise": self.exercise,
+            "student": self.student,
             "score": self.score,
             "max_score": self.max_score,
             "seed": self.seed,
             "sandbox": self.sandbox,
+            "graded_at": self.graded_at,
+            "grader_version": self.grader_version,
             "checks": [c.to_json() for c in self.checks],
             "error": self.error,
         }
