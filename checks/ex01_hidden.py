@@ -7,7 +7,7 @@ from . import ex01 as _public
 globals().update({k: v for k, v in vars(_public).items() if not k.startswith("__")})
 
 
-@EXERCISE.check(points=1, answers=[PROOF], hidden=True)
+@EXERCISE.check(points=1, answers=[PROOF], hidden=True, manual=True)
 def triangular_proof_answered(student: Student, rng: np.random.Generator) -> Outcome:
     """The written proof is there and speaks of the zero block (the instructor reads and marks it)."""
     raw = student.written_answer(PROOF)

@@ -42,7 +42,7 @@ def layers_for_any_masks(student: Student, rng: np.random.Generator) -> Outcome:
     return passed("right for random cycles of masks, including repeated masks and None")
 
 
-@EXERCISE.check(points=1, answers=[INTERPRETATION], hidden=True)
+@EXERCISE.check(points=1, answers=[INTERPRETATION], hidden=True, manual=True)
 def interpretation_written(student: Student, rng: np.random.Generator) -> Outcome:
     """The written interpretation is there and speaks of the patterns (the instructor marks it)."""
     raw = student.written_answer(INTERPRETATION)

@@ -74,7 +74,7 @@ def fit_trains_the_flow(student: Student, rng: np.random.Generator) -> Outcome:
     return passed("builds, trains and reproduces the flow")
 
 
-@EXERCISE.check(points=1, answers=[CONCLUSION], hidden=True)
+@EXERCISE.check(points=1, answers=[CONCLUSION], hidden=True, manual=True)
 def conclusion_written(student: Student, rng: np.random.Generator) -> Outcome:
     """The written conclusion is there and discusses both couplings with the numbers."""
     raw = student.written_answer(CONCLUSION)

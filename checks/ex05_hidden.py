@@ -34,7 +34,7 @@ def smallest_depth_edge_cases(student: Student, rng: np.random.Generator) -> Out
     return _grade_smallest(student, _smallest_cases(rng, hidden=True))
 
 
-@EXERCISE.check(points=1, answers=[COMPARISON], hidden=True)
+@EXERCISE.check(points=1, answers=[COMPARISON], hidden=True, manual=True)
 def comparison_written(student: Student, rng: np.random.Generator) -> Outcome:
     """The written comparison with the exact construction is there and cites the numbers."""
     raw = student.written_answer(COMPARISON)

@@ -341,11 +341,14 @@ def kernel_command(
     real_cflib = Path(cflib.__file__).resolve().parent
     args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
     args += ["--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
+    # /tmp first: a private tmpfs, under which the binds below may lie (a grader in /tmp)
+    args += ["--size", str(max(limits.file_size, GiB)), "--tmpfs", "/tmp"]
     args += _system_binds() + _python_binds()
     args += ["--ro-bind", str(cflib_copy / "cflib" if cflib_copy else real_cflib), str(real_cflib)]
-    args += ["--size", str(max(limits.file_size, GiB)), "--tmpfs", "/tmp"]
     args += ["--bind", str(workdir), str(workdir), "--bind", str(runtime), str(runtime)]
     args += ["--remount-ro", "/", "--chdir", str(workdir), "--clearenv"]
+    # the grader's cflib (the copy bound above) first, however the grader itself found it
+    env = {**env, "PYTHONPATH": str(real_cflib.parent)}
     for key, value in env.items():
         args += ["--setenv", key, value]
     return [*args, "--", *python], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
