@@ -13,7 +13,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
+# The site is built from the student edition (`make student`), as the Pages workflow publishes it:
+# this also shows that `make book` works in the tree students get, without solutions.
+STUDENT = ROOT / "_build" / "student"
+HTML = STUDENT / "_build" / "html"
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
 
@@ -35,12 +38,16 @@ def _toc_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def built() -> Path:
-    """Build from scratch unless CFLIB_BOOK_BUILT=1 says a fresh build is already there."""
+    """Build the student edition's site from scratch unless CFLIB_BOOK_BUILT=1 says a fresh build
+    is already there."""
     if os.environ.get("CFLIB_BOOK_BUILT") == "1" and (HTML / "index.html").exists():
         return HTML
+    from cflib.grading.release import build
+
+    build(ROOT, STUDENT)
     jb = Path(sys.executable).parent / "jupyter-book"
-    cmd = [str(jb), "build", "--all", "-W", "-n", "--keep-going", str(ROOT)]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    cmd = [str(jb), "build", "--all", "-W", "-n", "--keep-going", str(STUDENT)]
+    proc = subprocess.run(cmd, cwd=STUDENT, capture_output=True, text=True, timeout=1500)
     log = proc.stdout[-6000:] + proc.stderr[-6000:]
     assert proc.returncode == 0, f"jupyter-book build failed:\n{log}"
     return HTML
@@ -112,30 +119,10 @@ def test_chapters_have_figures_that_exist(built):
 
 
 def _solution_lines() -> set[str]:
-    """Distinctive lines of the solution blocks (code and Markdown) in solutions/.
+    """Distinctive lines of the solution blocks (see :func:`cflib.grading.release.solution_lines`)."""
+    from cflib.grading.release import solution_lines
 
-    A line counts when it is at least 30 characters long, is not a comment, is not a bare
-    control-flow header (`if ...:`, `for ...:`, which ordinary code shares), and does not also
-    occur in the code that the solution notebooks give to students.
-    """
-    import nbformat
-
-    inside: set[str] = set()
-    given: set[str] = set()
-    for path in sorted((ROOT / "solutions").glob("[0-9]*_*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            parts = re.split(r"(BEGIN SOLUTION.*?END SOLUTION)", cell.source, flags=re.S)
-            for part in parts:
-                if part.startswith("BEGIN SOLUTION"):  # its first line is the marker's comment
-                    inside.update(line.strip() for line in part.splitlines()[1:])
-                else:
-                    given.update(line.strip() for line in part.splitlines())
-    header = re.compile(r"^(if|elif|else|for|while|with|try|except)\b.*:$")
-    return {
-        line
-        for line in inside - given
-        if len(line) >= 30 and not line.startswith(("#", "<!--")) and not header.match(line)
-    }
+    return solution_lines(ROOT / "solutions")
 
 
 def _visible_lines(html: str) -> set[str]:
