@@ -1,5 +1,6 @@
 """Plausible wrong answers to exercise 02, each a small change of the solution, and the checks
-each must fail (see ``tests/test_grading.py``)."""
+each must fail (see ``tests/test_grading.py``); and answers that only delegate to forbidden cflib
+objects (none: no cflib object computes a dependency pattern, so ``EXERCISE.forbidden`` is empty)."""
 
 WRONG = {
     # the first layer's pattern on the left: the layers applied last to first
@@ -56,4 +57,16 @@ WRONG = {
         },
         {"layers_for_alternating_halves", "layers_for_any_masks"},
     ),
+    # only D[i, j] looked at: pairs where output j depends on input i are listed too
+    "ex02_pairs_one_sided": (
+        {"apart = ~(pattern | pattern.T)": "apart = ~pattern"},
+        {"non_interacting_pairs_are_sound", "non_interacting_pairs_found"},
+    ),
+    # neighbours skipped: every pair listed never interacts, but some are missing
+    "ex02_pairs_skip_neighbours": (
+        {"for j in range(i + 1, d) if apart[i, j]": "for j in range(i + 2, d) if apart[i, j]"},
+        {"non_interacting_pairs_found"},
+    ),
 }
+
+DELEGATION: dict[str, tuple[dict[str, str], set[str]]] = {}
