@@ -42,8 +42,8 @@ EXERCISE = Exercise(
     # What each answer may not simply call: cflib's own version of the very thing asked. The
     # helpers the exercise builds on (cflib.CouplingFlow, cflib.train, the targets) stay allowed.
     forbidden={"held_out_metrics": ("cflib.metrics.nll", "cflib.metrics.kl_divergence")},
-    # The solution notebook runs in about 35 s alone on 2 CPUs (measured with nbconvert); 4x that.
-    time_limit=150,
+    # The solution notebook ran in 44 s (nbclient, 2 shared CPUs); about 4x that.
+    time_limit=180,
 )
 
 COUNT = "count_parameters"
@@ -360,7 +360,7 @@ def count_parameters_properties(student: Student, rng: np.random.Generator) -> O
     return passed("adds up over layers, grows with width, skips buffers and frozen parameters")
 
 
-@EXERCISE.check(points=1, answers=[MATCH, COUNT])
+@EXERCISE.check(points=1, answers=[MATCH])  # also calls count_parameters
 def matched_budget(student: Student, rng: np.random.Generator) -> Outcome:
     """matched_hidden_dim's size is the closest to the budget, by your count_parameters."""
     budgets = rng.integers(600, 6000, size=2)
