@@ -45,6 +45,24 @@ WRONG = {
         {"winner = pick_winner(results)": 'winner = "affine"'},
         {"winner_follows_your_rule", "winner_matches_numbers"},
     ),
+    # frozen parameters counted: the budget is not what is trained
+    "ex04_count_includes_frozen": (
+        {
+            "return sum(p.numel() for p in model.parameters() if p.requires_grad)": (
+                "return sum(p.numel() for p in model.parameters())"
+            )
+        },
+        {"count_parameters_properties", "counts_trainable_parameters"},
+    ),
+    # one standard error of the difference instead of two: differences in the noise win
+    "ex04_tie_within_one_standard_error": (
+        {
+            'noise = 2 * math.hypot(affine["nll_se"], spline["nll_se"])': (
+                'noise = math.hypot(affine["nll_se"], spline["nll_se"])'
+            )
+        },
+        {"winner_rule"},
+    ),
 }
 
 # Answers that only call cflib's own version of what is asked (EXERCISE.forbidden): graded in the
