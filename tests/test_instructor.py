@@ -430,6 +430,7 @@ def test_grader_version_covers_the_loaded_exercise_modules() -> None:
 # --- Gradescope and Classroom 50, run as the platforms run them ---------------------------------
 
 
+@pytest.mark.slow
 def test_gradescope_zip_and_scripts_run_locally(tmp_path: Path) -> None:
     """``make gradescope``'s zip, unpacked as Gradescope does; ``setup.sh`` in the mode that skips
     installs when the packages are there, and dry (stand-ins for python3 and apt-get record the
@@ -501,6 +502,7 @@ def test_gradescope_zip_and_scripts_run_locally(tmp_path: Path) -> None:
     assert empty["score"] == 0 and "No .ipynb notebook" in empty["output"]
 
 
+@pytest.mark.slow
 def test_classroom50_autograder_writes_a_valid_result(tmp_path: Path) -> None:
     """``student/autograder.py`` in a student tree: grades ``exercises/`` and writes result.json
     with the values Classroom 50's runner puts in the environment."""
