@@ -119,6 +119,11 @@ def read_page(path: Path):
     )
 
 
+def executable(nb) -> bool:
+    """Whether Jupyter Book executes this notebook (not plain Markdown, not turned off)."""
+    return nb is not None and (nb.metadata.get("mystnb") or {}).get("execution_mode") != "off"
+
+
 def _execution_settings(root: Path) -> dict:
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     execute = config.get("execute") or {}
@@ -180,7 +185,7 @@ class BookCache:
         stale = []
         for page in pages:
             nb = read_page(page)
-            if nb is None or (nb.metadata.get("mystnb") or {}).get("execution_mode") == "off":
+            if not executable(nb):
                 continue
             try:
                 cache.match_cache_notebook(nb)
@@ -348,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     old = bc.key_file.read_text().strip() if bc.key_file.exists() else None
     pages = toc_pages(root)
     if old != key:
-        stale = [p for p in pages if read_page(p) is not None]
+        stale = [p for p in pages if executable(read_page(p))]
     else:
         from jupyter_cache import get_cache
 

@@ -4,10 +4,10 @@
 
 `make pdf` runs it after `jupyter-book build --builder singlehtml`. A print copy of the page is
 written next to it (print.html, so every figure and the bundled MathJax resolve) with a print
-style (no sidebars, header or buttons; each chapter on a new page; code folded away in the site
-is shown) and a table of contents built from the chapters' titles, which links to them. Chromium
-(Debian's `chromium` package) prints it once MathJax has typeset every formula; the PDF gets an
-outline (bookmarks) too. Then the PDF is checked with poppler-utils (`pdfinfo`, `pdftotext`): it
+style (no sidebars, header or buttons; each page of the book on a new page; code that the
+site folds away stays out) and a table of contents built from the pages' titles, linked to them.
+Chromium (Debian's `chromium` package) prints it once MathJax has typeset every formula; the PDF
+gets an outline (bookmarks) too. Then the PDF is checked with poppler-utils (`pdfinfo`, `pdftotext`): it
 must contain every chapter title and no TeX that MathJax left untypeset.
 """
 
@@ -39,8 +39,7 @@ PRINT_CSS = """
   #print-toc { break-after: page; }
   img, figure, .cell_output, table { break-inside: avoid; max-width: 100% !important; }
   pre { white-space: pre-wrap !important; word-break: break-word; font-size: 8.5pt; }
-  details { display: block; }
-  details > summary { display: none; }
+  details.hide { display: none !important; }  /* code the site folds away, as on the site */
   a { color: inherit; text-decoration: none; }
 }
 #print-toc ol { list-style: none; padding-left: 0; }
@@ -52,10 +51,8 @@ PRINT_CSS = """
 TOC_SCRIPT = """
 <script id="print-book-toc">
 document.addEventListener("DOMContentLoaded", function () {
-  // open folded content (toggled cells, dropdowns): a printed page cannot be clicked
-  document.querySelectorAll("details").forEach(function (d) { d.open = true; });
-  document.querySelectorAll(".toggle-hidden, .tag_hide-input .cell_input, .hide-input")
-    .forEach(function (e) { e.classList.remove("toggle-hidden"); e.style.display = ""; });
+  // open folded prose (dropdowns, toggled admonitions): a printed page cannot be clicked
+  document.querySelectorAll("details:not(.hide)").forEach(function (d) { d.open = true; });
   var article = document.querySelector("article") || document.body;
   // every page of the book starts with <span id="document-NAME"></span><section><hN>
   var heads = [article.querySelector("section[id] > h1")];
