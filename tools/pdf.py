@@ -4,10 +4,10 @@
 
 `make pdf` runs it after `jupyter-book build --builder singlehtml`. A print copy of the page is
 written next to it (print.html, so every figure and the bundled MathJax resolve) with a print
-style (no sidebars, header or buttons; each chapter on a new page; code folded away in the site
-is shown) and a table of contents built from the chapters' titles, which links to them. Chromium
-(Debian's `chromium` package) prints it once MathJax has typeset every formula; the PDF gets an
-outline (bookmarks) too. Then the PDF is checked with poppler-utils (`pdfinfo`, `pdftotext`): it
+style (no sidebars, header or buttons; each page of the book on a new page; code that the
+site folds away stays out) and a table of contents built from the pages' titles, linked to them.
+Chromium (Debian's `chromium` package) prints it once MathJax has typeset every formula; the PDF
+gets an outline (bookmarks) too. Then the PDF is checked with poppler-utils (`pdfinfo`, `pdftotext`): it
 must contain every chapter title and no TeX that MathJax left untypeset.
 """
 
@@ -34,13 +34,12 @@ PRINT_CSS = """
   .bd-container__inner { max-width: 100% !important; width: 100% !important;
     margin: 0 !important; padding: 0 !important; display: block !important; }
   body { font-size: 10.5pt; }
-  section[id] > h1 { break-before: page; }
+  span[id^="document-"] + section { break-before: page; }
   #print-toc h1, #print-toc { break-before: avoid; }
   #print-toc { break-after: page; }
   img, figure, .cell_output, table { break-inside: avoid; max-width: 100% !important; }
   pre { white-space: pre-wrap !important; word-break: break-word; font-size: 8.5pt; }
-  details { display: block; }
-  details > summary { display: none; }
+  details.hide { display: none !important; }  /* code the site folds away, as on the site */
   a { color: inherit; text-decoration: none; }
 }
 #print-toc ol { list-style: none; padding-left: 0; }
@@ -52,12 +51,15 @@ PRINT_CSS = """
 TOC_SCRIPT = """
 <script id="print-book-toc">
 document.addEventListener("DOMContentLoaded", function () {
-  // open folded content (toggled cells, dropdowns): a printed page cannot be clicked
-  document.querySelectorAll("details").forEach(function (d) { d.open = true; });
-  document.querySelectorAll(".toggle-hidden, .tag_hide-input .cell_input, .hide-input")
-    .forEach(function (e) { e.classList.remove("toggle-hidden"); e.style.display = ""; });
+  // open folded prose (dropdowns, toggled admonitions): a printed page cannot be clicked
+  document.querySelectorAll("details:not(.hide)").forEach(function (d) { d.open = true; });
   var article = document.querySelector("article") || document.body;
-  var heads = article.querySelectorAll("section[id] > h1");
+  // every page of the book starts with <span id="document-NAME"></span><section><hN>
+  var heads = [article.querySelector("section[id] > h1")];
+  article.querySelectorAll('span[id^="document-"] + section[id]').forEach(function (s) {
+    var h = s.querySelector("h1, h2, h3, h4");
+    if (h) heads.push(h);
+  });
   var nav = document.createElement("nav");
   nav.id = "print-toc";
   var title = document.createElement("h1");
@@ -65,7 +67,7 @@ document.addEventListener("DOMContentLoaded", function () {
   nav.appendChild(title);
   var list = document.createElement("ol");
   heads.forEach(function (h, i) {
-    if (i === 0) return;  // the title page itself
+    if (i === 0 || !h) return;  // the title page itself
     var li = document.createElement("li");
     var a = document.createElement("a");
     a.href = "#" + h.parentElement.id;
@@ -74,16 +76,16 @@ document.addEventListener("DOMContentLoaded", function () {
     list.appendChild(li);
   });
   nav.appendChild(list);
-  var first = heads.length ? heads[0].parentElement : null;
-  if (first && first.nextSibling) { first.parentElement.insertBefore(nav, first.nextSibling); }
-  else { article.prepend(nav); }
+  var first = heads[0] ? heads[0].parentElement : null;
+  if (first) { first.insertBefore(nav, heads[0].nextSibling); } else { article.prepend(nav); }
 });
 </script>
 """
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # TeX that MathJax would have typeset: left in the text, it means the math was not rendered.
-RAW_TEX = re.compile(r"\$\$|\\\(|\\\[|\\frac|\\begin\{|\\mathbb|\\log\\|\\partial")
+# (Only the delimiters: code cells of the book print TeX such as \frac on purpose.)
+RAW_TEX = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]")
 
 
 def find_chromium() -> str:
@@ -96,9 +98,20 @@ def find_chromium() -> str:
     )
 
 
+def the_page(index: Path) -> Path:
+    """The one page itself: index.html is a redirect to it when the root page is in a folder."""
+    refresh = re.search(
+        r'http-equiv="refresh"[^>]*url=([^"]+)"', index.read_text(encoding="utf-8"), flags=re.I
+    )
+    return index.parent / refresh.group(1).strip() if refresh else index
+
+
 def print_copy(index: Path) -> Path:
-    """Write print.html next to index.html: the same page, with the print style and a toc."""
-    text = index.read_text(encoding="utf-8")
+    """Write print.html next to index.html: the one page, with the print style and a toc.
+
+    The one-page build links its figures, styles and MathJax relative to the build's top folder
+    (even when the root page lies in a folder), so the copy is written there."""
+    text = the_page(index).read_text(encoding="utf-8")
     text = text.replace("</head>", PRINT_CSS + "</head>", 1)
     text = text.replace("</body>", TOC_SCRIPT + "</body>", 1)
     out = index.with_name("print.html")
@@ -107,9 +120,10 @@ def print_copy(index: Path) -> Path:
 
 
 def chapter_titles(index: Path) -> list[str]:
-    """The chapters' titles (every top-level heading of the one-page build)."""
-    text = index.read_text(encoding="utf-8")
-    titles = re.findall(r"<section[^>]*>\s*<h1[^>]*>(.*?)</h1>", text, flags=re.S)
+    """The title of every page of the book, as the one-page build shows them."""
+    text = the_page(index).read_text(encoding="utf-8")
+    pattern = r'<span id="document-[^"]+"></span>\s*<section[^>]*>\s*<h(\d)[^>]*>(.*?)</h\1>'
+    titles = [t for _, t in re.findall(pattern, text, flags=re.S)]
     clean = [html.unescape(re.sub(r"<[^>]+>", "", t)).replace("#", "").strip() for t in titles]
     return [re.sub(r"\s+", " ", t) for t in clean if t]
 
