@@ -57,6 +57,13 @@ def active(*tensors: Tensor) -> bool:
     return True
 
 
+def _recorded() -> bool:
+    """Whether a backward is being recorded (``create_graph=True``) by plain autograd. (Under a
+    ``torch.func`` transform, which calls these functions only when a user applies them directly,
+    the hand-written backward runs: it supports ``vmap`` and first derivatives.)"""
+    return torch.is_grad_enabled() and torch._C._functorch.peek_interpreter_stack() is None
+
+
 def _recompute_grads(
     plain: Callable[..., tuple[Tensor, ...]],
     inputs: Sequence[Tensor | None],
@@ -201,7 +208,7 @@ class ReluMLP(torch.autograd.Function):
         needs = ctx.needs_input_grad[: 1 + ctx.n_params]
         if grad is None:
             return (None,) * len(inputs)
-        if torch.is_grad_enabled():  # a recorded backward: differentiate the plain code
+        if _recorded():  # a recorded backward: differentiate the plain code
             return tuple(_recompute_grads(_relu_mlp_plain, inputs, needs, [grad]))
         x, params = inputs[0], inputs[1:]
         weights, has_bias = params[0::2], [b is not None for b in params[1::2]]
@@ -261,7 +268,7 @@ class CumulativeBins(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None]:
         (raw,) = ctx.saved_tensors
-        if torch.is_grad_enabled():  # a recorded backward: differentiate the plain code
+        if _recorded():  # a recorded backward: differentiate the plain code
             from cflib.splines import _cumulative_bins
 
             plain = lambda r: (_cumulative_bins(r, ctx.lam),)
@@ -353,7 +360,7 @@ class RationalQuadraticBin(torch.autograd.Function):
             return (None,) * 10
         grad_y = torch.zeros_like(inputs[0]) if grad_y is None else grad_y
         grad_ladj = torch.zeros_like(inputs[0]) if grad_ladj is None else grad_ladj
-        if torch.is_grad_enabled():  # a recorded backward: differentiate the plain code
+        if _recorded():  # a recorded backward: differentiate the plain code
             from cflib.splines import _rq_bin
 
             plain = lambda *a: _rq_bin(*a, *ctx.options)[:2]

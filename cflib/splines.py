@@ -403,7 +403,7 @@ def _pl_spline(
         out = x_k + width * ((xc - y_k) / h_k).clamp(0.0, 1.0)
     else:
         # Equal widths: the bin is floor(K u), u = (x + B) / 2B; u = 1 belongs to the last bin.
-        k_float = ((xc + bound) * (1 / width)).floor_().clamp_(max=num_bins - 1)
+        k_float = ((xc + bound) * (1 / width)).floor().clamp(max=num_bins - 1)
         k = k_float.long()
         y_k, h_k = _bin(knots, torch.stack([k, k + 1]), bound)
         x_k = k_float * width - bound
