@@ -133,10 +133,17 @@ class Flow(Transform, Distribution):
         self._check(x, "x")
         return self._apply_transform(x, context, inverse=True)
 
+    def _reference(self) -> Tensor | None:
+        """A parameter, whose dtype and device inputs must have; ``None`` for a flow without
+        parameters, which takes any."""
+        return next(self.transform.parameters(), None)
+
     def _check(self, x: object, name: str) -> Tensor:
         """The entry checks: a float tensor of the flow's dtype and device, finite if validating."""
         x = check_tensor(x, name)
-        check_like(x, self._anchor, name, "the flow's")
+        reference = self._reference()
+        if reference is not None:
+            check_like(x, reference, name, "the flow's")
         if self._validate_args:
             check_finite(x, name)
         return x
@@ -169,23 +176,46 @@ class Flow(Transform, Distribution):
             context = check_tensor(context, "context")
             if context.dim() == 0:
                 raise ValueError("context: expected shape (..., context_dim), got a scalar")
-            batch = torch.broadcast_shapes(batch, context.shape[:-1])
+            if self._validate_args:
+                check_finite(context, "context")
+            try:
+                batch = torch.broadcast_shapes(batch, context.shape[:-1])
+            except RuntimeError:
+                raise ValueError(
+                    f"context: batch size {tuple(context.shape[:-1])} does not broadcast with "
+                    f"x's {tuple(batch)}"
+                ) from None
             flat = x.expand(*batch, *self.event_shape).reshape(-1, *self.event_shape)
             context = context.expand(*batch, context.shape[-1]).reshape(-1, context.shape[-1])
         z, ladj = self._apply_transform(flat, context, inverse=True)
         return (self.base_log_prob(z) + ladj).reshape(batch)
 
     def _base_sample(self, n: int) -> Tensor:
-        return torch.randn(n, *self.event_shape, dtype=self._anchor.dtype, device=self._anchor.device)
+        like = self._reference()
+        like = self._anchor if like is None else like
+        return torch.randn(n, *self.event_shape, dtype=like.dtype, device=like.device)
 
     def rsample(
         self, sample_shape: int | Sequence[int] = (), context: Tensor | None = None
     ) -> Tensor:
-        """Reparameterised samples ``f(z)``, shape ``(*sample_shape, *event_shape)``; with a
-        context (..., context_dim), ``(*sample_shape, ..., *event_shape)``."""
+        """Reparameterised samples ``f(z)``, shape ``(*sample_shape, *event_shape)``.
+
+        With a context (..., context_dim) whose batch shape ``...`` equals ``sample_shape``, one
+        sample per context vector, shape ``(*sample_shape, *event_shape)``; with one context
+        vector, or a tuple ``sample_shape``, ``sample_shape`` samples for each context vector (as
+        from ``flow.condition(context)``), shape ``(*sample_shape, ..., *event_shape)``."""
         shape = torch.Size([sample_shape] if isinstance(sample_shape, int) else sample_shape)
         if context is not None:
-            return self.condition(context).rsample(shape)
+            conditioned = self.condition(context)
+            if conditioned.batch_shape == shape:
+                return conditioned.rsample()
+            if isinstance(sample_shape, int) and conditioned.batch_shape:
+                raise ValueError(
+                    f"context: batch size {tuple(conditioned.batch_shape)} differs from the "
+                    f"{sample_shape} samples asked for; to draw {sample_shape} samples for each "
+                    f"context vector, pass sample_shape=({sample_shape},)"
+                )
+            return conditioned.rsample(shape)
         x, _ = self._apply_transform(self._base_sample(math.prod(shape)), None, inverse=False)
         return x.reshape(*shape, *self.event_shape)
 
@@ -210,9 +240,13 @@ class Flow(Transform, Distribution):
         if not self.is_conditional:
             raise ValueError("context: this flow is not conditional (built with context_dim=0)")
         context = check_tensor(context, "context")
-        check_like(context, self._anchor, "context", "the flow's")
+        reference = self._reference()
+        if reference is not None:
+            check_like(context, reference, "context", "the flow's")
         if context.dim() == 0:
             raise ValueError("context: expected shape (..., context_dim), got a scalar")
+        if self._validate_args:
+            check_finite(context, "context")
         return FlowDistribution(self, context.shape[:-1], context)
 
     def expand(self, batch_shape: Sequence[int], _instance=None) -> FlowDistribution:
