@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.run [--device cpu|cuda] [--threads 2] [--quick] [--output PATH]
+    python -m benchmarks.run [--device cpu|cuda] [--threads 2] [--quick] [--compile] [--output PATH]
 
 Every library runs in this one process on identical configurations (the same conditioner weights,
 inputs and seeds; differences that cannot be avoided are listed under "Configuration notes").
@@ -16,6 +16,10 @@ of 8 spline and of 8 affine couplings with reversals between them; and the stres
 (conditioner outputs scaled up to 1000x, points at and next to the bound plus a sweep over every
 bin, float32 and float64): the output-space round trip |f(f^-1(y)) - y| / (1 + |y|), NaNs and
 exceptions.
+
+``--compile`` times the layer section with every library's forward and inverse compiled by
+``torch.compile`` (default backend; compilation happens in the warm-up and is not timed), and writes
+``latest_compiled.{json,md}``; the training section stays eager.
 
 A full run writes ``benchmarks/results/latest.json`` and ``latest.md``; ``--quick`` (fewer points
 and repetitions, a smoke test) writes nothing unless ``--output`` is given.
@@ -72,7 +76,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def describe(device: torch.device, threads: int, quick: bool) -> dict:
+def describe(device: torch.device, threads: int, quick: bool, compiled: bool = False) -> dict:
     """Everything that produced the numbers: where, when, with what."""
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -84,7 +88,11 @@ def describe(device: torch.device, threads: int, quick: bool) -> dict:
         "threads": threads,
         "quick": quick,
         "versions": peers.versions(),
-        "mode": "eager (no torch.compile)",
+        "mode": (
+            "layers compiled (torch.compile, default backend), training eager"
+            if compiled
+            else "eager (no torch.compile)"
+        ),
     }
     if hasattr(os, "getloadavg"):
         meta["load_average_at_start"] = [round(v, 2) for v in os.getloadavg()]
@@ -138,18 +146,25 @@ def stats(seconds: list[float]) -> dict:
 
 
 def bench_layers(
-    libs: list[str], device: torch.device, n: int, reps: int, warmup: int
+    libs: list[str], device: torch.device, n: int, reps: int, warmup: int, compiled: bool = False
 ) -> list[dict]:
-    """One spline coupling: forward and inverse with log-det, and the conditioner alone."""
+    """One spline coupling: forward and inverse with log-det, and the conditioner alone (each
+    compiled with ``torch.compile`` if ``compiled``)."""
     rows = []
     for dim in LAYER_DIMS:
-        rows += _bench_layer(dim, libs, device, n, reps, warmup)
+        rows += _bench_layer(dim, libs, device, n, reps, warmup, compiled)
         print_layer_table(dim, n, rows)
     return rows
 
 
 def _bench_layer(
-    dim: int, libs: list[str], device: torch.device, n: int, reps: int, warmup: int
+    dim: int,
+    libs: list[str],
+    device: torch.device,
+    n: int,
+    reps: int,
+    warmup: int,
+    compiled: bool = False,
 ) -> list[dict]:
     n_a, n_b = dim // 2, dim - dim // 2
     net = peers.mlp(n_a, n_b * (3 * K - 1), seed=dim)
@@ -159,10 +174,13 @@ def _bench_layer(
     floor = net.to(device)
     g = torch.Generator().manual_seed(dim)
     x = (1.5 * torch.randn(n, dim, generator=g)).to(device)
-    cases: dict[str, Callable[[], object]] = {"conditioner": lambda: floor(x[:, :n_a])}
+    wrap = torch.compile if compiled else (lambda f: f)
+    cond = wrap(floor)
+    cases: dict[str, Callable[[], object]] = {"conditioner": lambda: cond(x[:, :n_a])}
     for lib, layer in layers.items():
-        cases[f"{lib}/forward"] = lambda f=layer.forward: f(x)
-        cases[f"{lib}/inverse"] = lambda f=layer.inverse: f(x)
+        forward, inverse = wrap(layer.forward), wrap(layer.inverse)
+        cases[f"{lib}/forward"] = lambda f=forward: f(x)
+        cases[f"{lib}/inverse"] = lambda f=inverse: f(x)
     with torch.no_grad():
         times = interleaved(cases, reps, warmup, synchronizer(device))
     base = {op: stats(times[f"cflib/{op}"])["median_ms"] for op in ("forward", "inverse")}
@@ -538,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller and fewer: a smoke test")
     parser.add_argument("--output", type=Path, help="JSON file (Markdown next to it)")
     parser.add_argument("--libs", nargs="+", default=list(peers.LIBRARIES))
+    parser.add_argument(
+        "--compile", action="store_true", help="time the layers compiled with torch.compile"
+    )
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("--device cuda: no CUDA device is available", file=sys.stderr)
@@ -550,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    meta = describe(device, args.threads, args.quick)
+    meta = describe(device, args.threads, args.quick, args.compile)
     print(
         f"{meta['date']} | {meta['machine']} | device {meta['device_name']} | "
         f"torch {meta['torch']} | {args.threads} threads | {meta['mode']}"
@@ -563,7 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     n_layer, reps, n_stress = (16_384, 5, 256) if args.quick else (65_536, 15, 4_096)
     train_reps = 5 if args.quick else 100
     start = time.perf_counter()
-    layer_rows = bench_layers(libs, device, n_layer, reps, warmup=1 if args.quick else 2)
+    layer_rows = bench_layers(
+        libs, device, n_layer, reps, warmup=1 if args.quick else 2, compiled=args.compile
+    )
     train_rows, counts = bench_training(libs, device, 4_096, train_reps, warmup=2)
     stress_rows = bench_stress(libs, device, n_stress)
     report = {
@@ -583,7 +606,8 @@ def main(argv: list[str] | None = None) -> int:
         report["meta"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     text = markdown(report)
     print("\n" + text)
-    output = args.output or (None if args.quick else RESULTS / "latest.json")
+    default = RESULTS / ("latest_compiled.json" if args.compile else "latest.json")
+    output = args.output or (None if args.quick else default)
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(report, indent=1) + "\n")

@@ -88,12 +88,12 @@ class MaskedAutoregressive(Transform):
         return SCALES[self.scale](h[..., 0], self.scale_bound), h[..., 1]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_event(x, (self.dim,), "x")
+        check_event(x, (self.dim,), "x", finite=self._check_values())
         s, t = self._st(x)
         return x * torch.exp(s) + t, s.sum(1)
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        check_event(y, (self.dim,), "y")
+        check_event(y, (self.dim,), "y", finite=self._check_values())
         x = torch.zeros_like(y)
         ladj = y.new_zeros(y.shape[0])
         for i in range(self.dim):  # x_i needs x_{<i}: one network pass per dimension

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 __all__ = ["MLP", "Attention", "ResNet"]
 
@@ -130,4 +131,8 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         tokens = self.value(x.unsqueeze(-1)) + self.position  # (batch, in_features, embed_dim)
-        return self.readout(self.encoder(tokens).flatten(1))
+        # The plain ("math") attention kernel: it has derivatives of every order (the fused CPU
+        # kernel's backward cannot be differentiated again), and for a few tokens it is as fast.
+        with sdpa_kernel(SDPBackend.MATH):
+            encoded = self.encoder(tokens)
+        return self.readout(encoded.flatten(1))

@@ -19,17 +19,13 @@ A coupling works on vectors ``(batch, dim)`` and on images ``(batch, C, H, W)``.
 
 ``P`` (``num_params``) is the number of parameters of :math:`\tau` per transformed element.
 
-Fast path (vectors). A coupling whose map also has a parameter-major form (``transform_packed``,
-defined by the same class as ``transform``: the splines and the affine coupling; a subclass that
-overrides only ``transform`` keeps its own map) receives its parameters as one ``(P, n_b * batch)``
-tensor, a contiguous row per parameter, which its map processes fastest (see
-:mod:`cflib.splines`). When the conditioner is an ``nn.Sequential`` of ``nn.Linear`` layers with
-``nn.ReLU`` between them (as :class:`~cflib.conditioners.MLP` is by default), the coupling evaluates
-the network itself, as one autograd function (:class:`_ReluMLP`): the last layer with its rows
-reordered, so that the matrix product writes this layout directly, each ReLU in place, and a
-hand-written backward that allocates one gradient per layer and keeps each in its layer's own
-memory layout. Any other conditioner's output is transposed with one copy, and so is that of a
-``Sequential`` with hooks, which must be called.
+Vectors are handled in the "parameter-major" layout when the coupling's map has a form for it
+(``transform_packed``, defined by the same class as ``transform``: the splines and the affine
+coupling; a subclass that overrides only ``transform`` keeps its own map): the parameters arrive as
+one ``(P, n_b * batch)`` tensor, a contiguous row per parameter, which the splines process fastest.
+How the default ReLU conditioner writes that layout directly, and when hand-written autograd
+functions stand in for plain torch code, is explained in :mod:`cflib.fast`; the results, and the
+derivatives of every order, are the same either way.
 """
 
 from __future__ import annotations
@@ -40,16 +36,16 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
-from torch.nn.modules import module as _module_globals
 
+from cflib import fast
 from cflib.conditioners import MLP, ResNet
 from cflib.masks import channel_mask
 from cflib.splines import (
+    DEFAULT_MIN,
+    _pl_spline,
+    _rq_spline,
     piecewise_linear_spline,
-    piecewise_linear_spline_packed,
     rational_quadratic_spline,
-    rational_quadratic_spline_packed,
     split_spline_params,
 )
 from cflib.transforms import Transform
@@ -90,28 +86,6 @@ def _as_bool_mask(mask: object) -> Tensor:
     return mask.detach().cpu()
 
 
-_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-
-
-def _relu_mlp(net: nn.Module, n_out: int) -> list[nn.Linear] | None:
-    """The linear layers of ``net`` if the coupling may evaluate it itself (see the module
-    docstring), else ``None``: a plain ``nn.Sequential`` alternating ``nn.Linear`` and ``nn.ReLU``
-    layers, ending in an ``nn.Linear`` with ``n_out`` outputs, and no hooks on it, on its layers or
-    global ones (they would not be called)."""
-    if type(net).forward is not nn.Sequential.forward or len(net) % 2 == 0:
-        return None
-    layers = list(net)
-    if any(type(m) is not (nn.Linear, nn.ReLU)[i % 2] for i, m in enumerate(layers)):
-        return None
-    if layers[-1].out_features != n_out:
-        return None
-    if any(getattr(_module_globals, f"_global{name}", None) for name in _HOOKS):
-        return None
-    if any(getattr(m, name) for m in (net, *layers) for name in _HOOKS):
-        return None
-    return layers[0::2]
-
-
 def _has_packed_form(cls: type) -> bool:
     """Whether ``cls`` defines ``transform_packed`` in the same class as ``transform`` (so a
     subclass that overrides only ``transform`` is not bypassed by an inherited packed form)."""
@@ -120,80 +94,6 @@ def _has_packed_form(cls: type) -> bool:
         return next(c for c in cls.__mro__ if name in c.__dict__)
 
     return owner("transform") is owner("transform_packed") is not Coupling
-
-
-def _linear(h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """``h W^T + b``, (batch, out). With one input feature the product is an outer product, which
-    a broadcast multiply computes several times faster than a matrix-product routine."""
-    if weight.shape[1] == 1:
-        return h * weight.T if bias is None else torch.addcmul(bias, h, weight.T)
-    return h @ weight.T if bias is None else torch.addmm(bias, h, weight.T)
-
-
-def _relu_backward_(grad: Tensor, out: Tensor) -> Tensor:
-    """The gradient through a ReLU with output ``out``, written into ``grad`` (which must be a
-    fresh tensor): ``grad * [out > 0]``, with no new tensor. (A boolean mask with ``masked_fill_``
-    or ``mul_`` is ten to thirty times slower.) Under ``torch.func`` transforms (``vmap``, as in
-    ``jacobian(..., vectorize=True)``), which have no rule for the ``out=`` form, a new tensor."""
-    try:
-        return torch.ops.aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad)
-    except RuntimeError:
-        return torch.ops.aten.threshold_backward(grad, out, 0)
-
-
-class _ReluMLP(torch.autograd.Function):
-    r"""A ReLU network with its output transposed, and a hand-written backward.
-
-    Inputs: ``x`` (batch, in), then a weight (out, in) and a bias (out,) or ``None`` per linear
-    layer. With :math:`h_0 = x`, hidden layers :math:`h_l = \mathrm{relu}(h_{l-1} W_l^\top + b_l)`
-    (batch, width) for :math:`l < L`, it returns :math:`o = W_L h_{L-1}^\top + b_L` (out, batch):
-    the ``nn.Sequential``'s output, transposed, in the parameter-major layout.
-
-    Backward, from :math:`g = \partial\ell/\partial o` (out, batch): :math:`\partial W_L = g\,h_{L-1}`,
-    :math:`\partial b_L = g \mathbf{1}`, :math:`\partial h_{L-1} = g^\top W_L`; then for
-    :math:`l = L-1, \dots, 1`: :math:`\bar g = \partial h_l \odot [h_l > 0]`,
-    :math:`\partial W_l = \bar g^\top h_{l-1}`, :math:`\partial b_l = \bar g^\top \mathbf{1}`,
-    :math:`\partial h_{l-1} = \bar g\,W_l`.
-
-    Why a custom function: at training batch sizes, allocating the (batch, width) tensors costs
-    more than the arithmetic. Each ReLU acts in place on the fresh output of its linear layer, and
-    each hidden gradient, a fresh product computed here, is masked in place, so that the network
-    allocates one tensor per hidden layer in each direction (autograd's ReLU allocates one more
-    each way). Every gradient also keeps its layer's memory layout, (batch, width): under autograd,
-    the transposed head would pass the last hidden layer a transposed gradient, and an elementwise
-    backward on mismatched layouts is many times slower.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, *params: Tensor | None) -> Tensor:
-        weights, biases = params[0::2], params[1::2]
-        hidden = [x]
-        for w, b in zip(weights[:-1], biases[:-1], strict=True):
-            hidden.append(_linear(hidden[-1], w, b).relu_())
-        w, b = weights[-1], biases[-1]
-        h = hidden[-1]
-        out = w @ h.T if b is None else torch.addmm(b.unsqueeze(1), w, h.T)
-        ctx.save_for_backward(*weights, *hidden)
-        ctx.has_bias = [b is not None for b in biases]
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        n = len(ctx.has_bias)
-        weights, hidden = ctx.saved_tensors[:n], ctx.saved_tensors[n:]
-        needs = ctx.needs_input_grad  # x, then (weight, bias) per layer
-        grads: list[Tensor | None] = [None] * (2 * n)
-        g = grad.T  # (batch, out): the same formulas for every layer from here on
-        for i in reversed(range(n)):
-            if i < n - 1:
-                g = _relu_backward_(g, hidden[i + 1])
-            if needs[1 + 2 * i]:
-                grads[2 * i] = g.T @ hidden[i]
-            if needs[2 + 2 * i] and ctx.has_bias[i]:
-                grads[2 * i + 1] = g.sum(0)
-            g = g @ weights[i] if i > 0 or needs[0] else None
-        return g, *grads
 
 
 class Coupling(Transform):
@@ -331,34 +231,20 @@ class Coupling(Transform):
 
     def _couple(self, x: Tensor, context: Tensor | None, inverse: bool) -> tuple[Tensor, Tensor]:
         name = "y" if inverse else "x"
-        check_event(x, self.event_shape, name)
+        check_event(x, self.event_shape, name, finite=self._check_values())
         if self.mode == "spatial":
             keep = self._keep
             h = self.conditioner(x * keep)
-            params = self._params(h, tuple(x.shape))
+            params = self._params(h, tuple(x.shape)).to(x.dtype)
             z, ladj = self.transform(x, params, inverse)
             y = torch.where(keep, x, z)
             return y, ladj.masked_fill(keep, 0).flatten(1).sum(1)
         xa, xb = self._split(x)
-        if not self.context_dim:
-            # A contiguous copy (a slice of x is strided): the conditioner's weight gradient, a
-            # matrix product with this input, is then several times faster; the copy costs little.
-            cond = xa.contiguous()
-        else:
-            if context is None:
-                raise ValueError(
-                    f"context: this coupling needs a context of shape (batch, {self.context_dim})"
-                )
-            check_event(context, (self.context_dim,), "context")
-            if context.shape[0] != x.shape[0]:
-                raise ValueError(
-                    f"context: batch size {context.shape[0]} differs from {name}'s {x.shape[0]}"
-                )
-            cond = torch.cat([xa, context], dim=1)
+        cond = self._conditioner_input(xa, context, name)
         if self._packed and self.mode == "vector":
             yb, ladj = self._couple_packed(cond, xb, inverse)
         else:
-            params = self._params(self.conditioner(cond), tuple(xb.shape))
+            params = self._params(self.conditioner(cond), tuple(xb.shape)).to(x.dtype)
             yb, ladj = self.transform(xb, params, inverse)
             ladj = ladj.flatten(1).sum(1)
         y = torch.cat([xa, yb], dim=1)
@@ -366,31 +252,35 @@ class Coupling(Transform):
             y = y.index_select(1, self.order)
         return y, ladj
 
-    def _couple_packed(self, cond: Tensor, xb: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
-        """The vector map in parameter-major layout; elements ordered (dimension, sample)."""
-        batch, n_b = xb.shape
-        params = self._params_packed(cond, n_b)  # (P, n_b * batch)
-        y, ladj = self.transform_packed(xb.T.reshape(-1), params, inverse)
-        return y.view(n_b, batch).T, (ladj if n_b == 1 else ladj.view(n_b, batch).sum(0))
+    def _conditioner_input(self, xa: Tensor, context: Tensor | None, name: str) -> Tensor:
+        """What the conditioner sees: the unchanged part, and the context if there is one."""
+        if not self.context_dim:
+            # A contiguous copy (a slice of x is strided): the conditioner's weight gradient, a
+            # matrix product with this input, is then several times faster; the copy costs little.
+            return xa.contiguous()
+        if context is None:
+            raise ValueError(
+                f"context: this coupling needs a context of shape (batch, {self.context_dim})"
+            )
+        check_event(context, (self.context_dim,), "context", finite=False)
+        if context.shape[0] != xa.shape[0]:
+            raise ValueError(
+                f"context: batch size {context.shape[0]} differs from {name}'s {xa.shape[0]}"
+            )
+        return torch.cat([xa, context.to(xa.dtype)], dim=1)
 
-    def _params_packed(self, cond: Tensor, n_b: int) -> Tensor:
-        """The conditioner's parameters as ``(P, n_b * batch)``, column ``j * batch + i`` for
-        transformed dimension ``j`` of sample ``i`` (see the module docstring)."""
-        net, p, batch = self.conditioner, self.num_params, cond.shape[0]
-        linears = _relu_mlp(net, n_b * p)
-        if linears is not None:
-            # The head's output rows are ordered (dimension, parameter); reorder them to
-            # (parameter, dimension) (nothing to do for one dimension), so that the network's
-            # transposed output, (P * n_b, batch), is parameter-major.
-            *hidden, head = linears
-            w, b = head.weight, head.bias
-            if n_b > 1:
-                w = w.view(n_b, p, -1).transpose(0, 1).reshape(p * n_b, -1)
-                b = None if b is None else b.view(n_b, p).T.reshape(p * n_b)
-            params = [t for layer in hidden for t in (layer.weight, layer.bias)] + [w, b]
-            return _ReluMLP.apply(cond, *params).view(p, n_b * batch)
-        params = self._params(net(cond), (batch, n_b))  # (batch, n_b, P), checked
-        return params.permute(2, 1, 0).reshape(p, n_b * batch).contiguous()
+    def _couple_packed(self, cond: Tensor, xb: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        """The vector map in parameter-major layout: parameters (P, n_b * batch), column
+        ``j * batch + i`` for transformed dimension ``j`` of sample ``i`` (see :mod:`cflib.fast`)."""
+        batch, n_b = xb.shape
+        p = self.num_params
+        params = fast.relu_mlp_packed(self.conditioner, cond, n_b, p)
+        if params is None:
+            params = self._params(self.conditioner(cond), (batch, n_b))  # (batch, n_b, P), checked
+            params = params.permute(2, 1, 0).reshape(p, n_b * batch).contiguous()
+        # (under autocast the conditioner computes in lower precision; the map in x's dtype)
+        y, ladj = self.transform_packed(xb.T.reshape(-1), params.to(xb.dtype), inverse)
+        return y.view(n_b, batch).T, (ladj if n_b == 1 else ladj.view(n_b, batch).sum(0))
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if self._halves:  # mask = [True]*k + [False]*(n-k): slicing is free
@@ -493,9 +383,8 @@ class SplineCoupling(Coupling):
         return rational_quadratic_spline(x, w, h, d, inverse=inverse, bound=self.bound)
 
     def transform_packed(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
-        return rational_quadratic_spline_packed(
-            x, params, self.num_bins, inverse=inverse, bound=self.bound
-        )
+        m = DEFAULT_MIN  # the smallest bin width, bin height and slope
+        return _rq_spline(x, params, self.num_bins, inverse, self.bound, m, m, m)
 
 
 class PiecewiseLinearCoupling(Coupling):
@@ -515,4 +404,4 @@ class PiecewiseLinearCoupling(Coupling):
         return piecewise_linear_spline(x, params, inverse=inverse, bound=self.bound)
 
     def transform_packed(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
-        return piecewise_linear_spline_packed(x, params, inverse=inverse, bound=self.bound)
+        return _pl_spline(x, params, inverse, self.bound, DEFAULT_MIN)

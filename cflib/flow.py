@@ -5,7 +5,10 @@ r"""Normalizing flows: a base distribution pushed through an invertible transfor
 
 ``forward`` is the generative direction (base to data), ``inverse`` the normalising one; each returns
 its own log-det, and ``log_prob`` is a single inverse pass. A :class:`Flow` is both an
-``nn.Module`` and a ``torch.distributions.Distribution``.
+``nn.Module`` and a ``torch.distributions.Distribution``: ``expand`` (hence ``Independent``,
+``MixtureSameFamily`` and Pyro's plates) and ``condition(context)`` give a
+:class:`FlowDistribution` with a batch shape, and calling a flow with no input draws a
+reparameterised sample, as a distribution's ``__call__`` does in Pyro (``pyro.sample("z", flow)``).
 """
 
 from __future__ import annotations
@@ -29,10 +32,17 @@ from cflib.couplings import (
 from cflib.masks import channel_mask, checkerboard_mask
 from cflib.permutations import InvertibleConv1x1, RandomPermutation, ReversePermutation
 from cflib.reshape import FactorOut, Squeeze
-from cflib.transforms import Compose, Inverse, Transform
-from cflib.validation import check_tensor
+from cflib.transforms import Compose, Inverse, Transform, contain
+from cflib.validation import check_finite, check_like, check_tensor
 
-__all__ = ["COUPLINGS", "AutoregressiveFlow", "CouplingFlow", "Flow", "MultiScaleFlow"]
+__all__ = [
+    "COUPLINGS",
+    "AutoregressiveFlow",
+    "CouplingFlow",
+    "Flow",
+    "FlowDistribution",
+    "MultiScaleFlow",
+]
 
 COUPLINGS: dict[str, type] = {
     "additive": AdditiveCoupling,
@@ -45,23 +55,45 @@ COUPLINGS: dict[str, type] = {
 class Flow(Transform, Distribution):
     """A standard-normal base on ``event_shape`` pushed forward through ``transform``.
 
+    Inputs are checked once per call, at the method the user called (``log_prob``, ``forward``,
+    ``inverse``, ``sample``): shape, dtype and device always (they cost nothing), the values (NaN,
+    infinity) when ``validate_args`` is on. Value checks never wait for an accelerator, and are
+    skipped while ``torch.compile``/``torch.export`` trace and inside ``torch.func`` transforms.
+
     Args:
         transform: the generative map ``f`` (base to data), a cflib ``Transform``.
         event_shape: shape of one sample, e.g. ``(dim,)`` or ``(C, H, W)``.
+        validate_args: check the input's values; ``None`` (default) follows
+            ``torch.distributions.Distribution.set_default_validate_args``.
     """
 
     arg_constraints: ClassVar[dict] = {}
     has_rsample = True
 
-    def __init__(self, transform: Transform, event_shape: Sequence[int]):
+    def __init__(
+        self,
+        transform: Transform,
+        event_shape: Sequence[int],
+        validate_args: bool | None = None,
+    ):
         Transform.__init__(self)
-        Distribution.__init__(self, torch.Size(), torch.Size(event_shape), validate_args=False)
+        Distribution.__init__(
+            self, torch.Size(), torch.Size(event_shape), validate_args=validate_args
+        )
         if not isinstance(transform, Transform):
             raise TypeError(
                 f"transform: expected a cflib Transform, got {type(transform).__name__}"
             )
         self.transform = transform
+        contain(transform)  # the flow checks its input once; its layers trust it
         self.register_buffer("_anchor", torch.zeros(()))  # follows .to(dtype/device) for sampling
+
+    def __call__(self, *args, **kwargs):
+        """``flow(z)`` is ``forward(z)`` (an ``nn.Module``); ``flow()`` with no input draws a
+        reparameterised sample, as a Pyro distribution's call does (``pyro.sample("z", flow)``)."""
+        if not args and "z" not in kwargs:
+            return self.rsample(**kwargs)
+        return super().__call__(*args, **kwargs)
 
     @property
     def support(self) -> constraints.Constraint:
@@ -93,11 +125,28 @@ class Flow(Transform, Distribution):
 
     def forward(self, z: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Base to data: ``x = f(z)``, ``ladj = log|det df/dz|``, shape (batch,)."""
+        self._check(z, "z")
         return self._apply_transform(z, context, inverse=False)
 
     def inverse(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Data to base: ``z = f^{-1}(x)``, ``ladj = log|det df^{-1}/dx|``, shape (batch,)."""
+        self._check(x, "x")
         return self._apply_transform(x, context, inverse=True)
+
+    def _reference(self) -> Tensor | None:
+        """A parameter, whose dtype and device inputs must have; ``None`` for a flow without
+        parameters, which takes any."""
+        return next(self.transform.parameters(), None)
+
+    def _check(self, x: object, name: str) -> Tensor:
+        """The entry checks: a float tensor of the flow's dtype and device, finite if validating."""
+        x = check_tensor(x, name)
+        reference = self._reference()
+        if reference is not None:
+            check_like(x, reference, name, "the flow's")
+        if self._validate_args:
+            check_finite(x, name)
+        return x
 
     def base_log_prob(self, z: Tensor) -> Tensor:
         """``log N(z; 0, I)`` summed over the event dimensions."""
@@ -106,7 +155,6 @@ class Flow(Transform, Distribution):
         return -0.5 * z.square().sum(dims) - 0.5 * d * math.log(2 * math.pi)
 
     def _flat(self, x: Tensor, name: str) -> tuple[Tensor, torch.Size]:
-        x = check_tensor(x, name)
         k = len(self.event_shape)
         if x.dim() < k or tuple(x.shape[x.dim() - k :]) != tuple(self.event_shape):
             raise ValueError(
@@ -119,30 +167,56 @@ class Flow(Transform, Distribution):
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """``log p(x)`` in one inverse pass; ``x``: (..., *event_shape) -> (...).
 
-        ``context`` (conditional flows): (..., context_dim) matching ``x``'s batch, or one vector
-        (context_dim,) shared by every ``x``.
+        ``context`` (conditional flows): (..., context_dim), broadcast against ``x``'s batch shape
+        (one vector (context_dim,) is shared by every ``x``).
         """
+        x = self._check(x, "x")
         flat, batch = self._flat(x, "x")
-        if context is not None and context.dim() >= 1:
-            if context.dim() == 1:
-                context = context.expand(*batch, context.shape[-1])
-            context = context.reshape(-1, context.shape[-1])
-        z, ladj = self.inverse(flat, context)
+        if context is not None:
+            context = check_tensor(context, "context")
+            if context.dim() == 0:
+                raise ValueError("context: expected shape (..., context_dim), got a scalar")
+            if self._validate_args:
+                check_finite(context, "context")
+            try:
+                batch = torch.broadcast_shapes(batch, context.shape[:-1])
+            except RuntimeError:
+                raise ValueError(
+                    f"context: batch size {tuple(context.shape[:-1])} does not broadcast with "
+                    f"x's {tuple(batch)}"
+                ) from None
+            flat = x.expand(*batch, *self.event_shape).reshape(-1, *self.event_shape)
+            context = context.expand(*batch, context.shape[-1]).reshape(-1, context.shape[-1])
+        z, ladj = self._apply_transform(flat, context, inverse=True)
         return (self.base_log_prob(z) + ladj).reshape(batch)
 
-    def _context_for(self, n: int, context: Tensor | None) -> Tensor | None:
-        if context is not None and context.dim() == 1:
-            context = context.expand(n, -1)
-        return context
+    def _base_sample(self, n: int) -> Tensor:
+        like = self._reference()
+        like = self._anchor if like is None else like
+        return torch.randn(n, *self.event_shape, dtype=like.dtype, device=like.device)
 
     def rsample(
         self, sample_shape: int | Sequence[int] = (), context: Tensor | None = None
     ) -> Tensor:
-        """Reparameterised samples ``f(z)``, shape ``(*sample_shape, *event_shape)``."""
+        """Reparameterised samples ``f(z)``, shape ``(*sample_shape, *event_shape)``.
+
+        With a context (..., context_dim) whose batch shape ``...`` equals ``sample_shape``, one
+        sample per context vector, shape ``(*sample_shape, *event_shape)``; with one context
+        vector, or a tuple ``sample_shape``, ``sample_shape`` samples for each context vector (as
+        from ``flow.condition(context)``), shape ``(*sample_shape, ..., *event_shape)``."""
         shape = torch.Size([sample_shape] if isinstance(sample_shape, int) else sample_shape)
-        n = math.prod(shape)
-        z = torch.randn(n, *self.event_shape, dtype=self._anchor.dtype, device=self._anchor.device)
-        x, _ = self.forward(z, self._context_for(n, context))
+        if context is not None:
+            conditioned = self.condition(context)
+            if conditioned.batch_shape == shape:
+                return conditioned.rsample()
+            if isinstance(sample_shape, int) and conditioned.batch_shape:
+                raise ValueError(
+                    f"context: batch size {tuple(conditioned.batch_shape)} differs from the "
+                    f"{sample_shape} samples asked for; to draw {sample_shape} samples for each "
+                    f"context vector, pass sample_shape=({sample_shape},)"
+                )
+            return conditioned.rsample(shape)
+        x, _ = self._apply_transform(self._base_sample(math.prod(shape)), None, inverse=False)
         return x.reshape(*shape, *self.event_shape)
 
     def sample(
@@ -155,12 +229,103 @@ class Flow(Transform, Distribution):
     def sample_and_log_prob(self, n: int, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``n`` samples and their log-density from one forward pass (for reverse-KL training):
         ``log q(x) = log N(z) - log|det df/dz|``."""
-        z = torch.randn(n, *self.event_shape, dtype=self._anchor.dtype, device=self._anchor.device)
-        x, ladj = self.forward(z, self._context_for(n, context))
+        z = self._base_sample(n)
+        if context is not None and context.dim() == 1:
+            context = context.expand(n, -1)
+        x, ladj = self._apply_transform(z, context, inverse=False)
         return x, self.base_log_prob(z) - ladj
+
+    def condition(self, context: Tensor) -> FlowDistribution:
+        """The distribution ``p(x | context)``, with batch shape ``context.shape[:-1]``."""
+        if not self.is_conditional:
+            raise ValueError("context: this flow is not conditional (built with context_dim=0)")
+        context = check_tensor(context, "context")
+        reference = self._reference()
+        if reference is not None:
+            check_like(context, reference, "context", "the flow's")
+        if context.dim() == 0:
+            raise ValueError("context: expected shape (..., context_dim), got a scalar")
+        if self._validate_args:
+            check_finite(context, "context")
+        return FlowDistribution(self, context.shape[:-1], context)
+
+    def expand(self, batch_shape: Sequence[int], _instance=None) -> FlowDistribution:
+        """The same distribution repeated over ``batch_shape`` (independent, identical)."""
+        if self.is_conditional:
+            raise ValueError(
+                "batch_shape: a conditional flow has no batch shape of its own; use "
+                "flow.condition(context).expand(batch_shape)"
+            )
+        return FlowDistribution(self, torch.Size(batch_shape))
+
+    def score_parts(self, value: Tensor):
+        """Pyro's ``score_parts`` (reparameterised: no score-function term)."""
+        return _score_parts(self.log_prob(value))
 
     def extra_repr(self) -> str:
         return f"event_shape={tuple(self.event_shape)}"
+
+
+class FlowDistribution(Distribution):
+    """A flow as a distribution with a batch shape: ``flow.expand(batch_shape)`` or
+    ``flow.condition(context)`` (``batch_shape = context.shape[:-1]``, one conditional distribution
+    per context vector). Not a module: it shares the flow's parameters.
+
+    ``log_prob(x)`` takes ``x`` of shape ``(..., *batch_shape, *event_shape)``; ``sample(shape)``
+    returns ``(*shape, *batch_shape, *event_shape)``.
+    """
+
+    arg_constraints: ClassVar[dict] = {}
+    has_rsample = True
+
+    def __init__(self, flow: Flow, batch_shape: Sequence[int], context: Tensor | None = None):
+        self.flow, self.context = flow, context
+        super().__init__(torch.Size(batch_shape), flow.event_shape, validate_args=False)
+        if context is not None:
+            # the context broadcast to the batch shape (expand of a conditioned flow)
+            self.context = context.expand(*self.batch_shape, context.shape[-1])
+
+    @property
+    def support(self) -> constraints.Constraint:
+        return self.flow.support
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self.context is None:
+            return self.flow.log_prob(value)
+        return self.flow.log_prob(value, self.context)
+
+    def rsample(self, sample_shape: int | Sequence[int] = ()) -> Tensor:
+        shape = torch.Size([sample_shape] if isinstance(sample_shape, int) else sample_shape)
+        shape = shape + self.batch_shape
+        n = math.prod(shape)
+        context = None
+        if self.context is not None:
+            ctx = self.context.expand(*shape, self.context.shape[-1])
+            context = ctx.reshape(n, self.context.shape[-1])
+        x, _ = self.flow._apply_transform(self.flow._base_sample(n), context, inverse=False)
+        return x.reshape(*shape, *self.event_shape)
+
+    def sample(self, sample_shape: int | Sequence[int] = ()) -> Tensor:
+        with torch.no_grad():
+            return self.rsample(sample_shape)
+
+    def expand(self, batch_shape: Sequence[int], _instance=None) -> FlowDistribution:
+        return FlowDistribution(self.flow, torch.Size(batch_shape), self.context)
+
+    def __call__(self, sample_shape: int | Sequence[int] = ()) -> Tensor:
+        """A reparameterised sample, as a Pyro distribution's call gives."""
+        return self.rsample(sample_shape)
+
+    def score_parts(self, value: Tensor):
+        """Pyro's ``score_parts`` (reparameterised: no score-function term)."""
+        return _score_parts(self.log_prob(value))
+
+
+def _score_parts(log_prob: Tensor):
+    """Pyro's ``ScoreParts`` of a reparameterised distribution (only Pyro calls this)."""
+    from pyro.distributions.score_parts import ScoreParts
+
+    return ScoreParts(log_prob=log_prob, score_function=0, entropy_term=log_prob)
 
 
 def _conditioner_factory(conditioner: str | Callable, hidden_dim: int, num_hidden: int) -> Callable:
@@ -197,11 +362,14 @@ class CouplingFlow(Flow):
     Layer ``i`` transforms one half of the vector given the other. So that every dimension is
     transformed and every pair interacts:
 
-    - ``permutation="reverse"`` (default, NICE): the order is reversed between couplings, all of
-      which keep the first half unchanged (for odd ``dim`` the half's size alternates between
-      ``dim // 2`` and ``dim // 2 + 1``, so the middle coordinate is in each half in turn);
-    - ``"random"`` (RealNVP shuffle), ``"lu"`` (Glow's learned 1x1 conv as a linear map) or
-      ``None``: the couplings alternate their mask (``flip = i % 2``), with the permutation between.
+    - ``permutation="reverse"`` (default, as RealNVP does between its couplings): the order is
+      reversed between couplings, all of which keep the first half unchanged (for odd ``dim`` the
+      half's size alternates between ``dim // 2`` and ``dim // 2 + 1``, so the middle coordinate is
+      in each half in turn);
+    - ``"random"`` (a fixed random shuffle, the ablation of Glow §3.2), ``"lu"`` (Glow's learned
+      1x1 convolution as a linear map) or ``None`` (no permutation: the couplings alternate their
+      halves, as NICE alternates odd and even partitions): the couplings alternate their mask
+      (``flip = i % 2``), with the permutation between.
 
     (Alternating *and* reversing would undo each other for ``dim = 2``: the same half would be
     transformed every time.)
@@ -216,6 +384,7 @@ class CouplingFlow(Flow):
         num_bins, bound: spline bins and tail bound; scale, scale_bound: affine scale choice.
         context_dim: size of a context vector for a conditional flow ``p(x | c)``.
         seed: seed of the random permutations.
+        validate_args: check input values (see :class:`Flow`); ``None`` follows the global default.
     """
 
     def __init__(
@@ -233,6 +402,7 @@ class CouplingFlow(Flow):
         scale_bound: float = 2.0,
         context_dim: int = 0,
         seed: int = 0,
+        validate_args: bool | None = None,
     ):
         if not isinstance(dim, int) or dim < 2:
             raise ValueError(f"dim: a coupling flow needs an integer dim >= 2, got {dim!r}")
@@ -269,7 +439,7 @@ class CouplingFlow(Flow):
                     layers.append(RandomPermutation(dim, seed=seed + i))
                 else:
                     layers.append(InvertibleConv1x1(dim, seed=seed + i))
-        super().__init__(Compose(layers), (dim,))
+        super().__init__(Compose(layers), (dim,), validate_args=validate_args)
         self.dim, self.coupling = dim, coupling
 
 

@@ -50,7 +50,9 @@ class ActNorm(Transform):
         self.shift = nn.Parameter(torch.zeros(shape))
 
     def _check(self, x: object, name: str) -> Tensor:
-        x = check_finite(check_tensor(x, name), name)
+        x = check_tensor(x, name)
+        if self._check_values():
+            check_finite(x, name)
         shape = tuple(self.log_scale.shape)
         event = tuple(x.shape[1:])
         if len(event) != len(shape) or any(

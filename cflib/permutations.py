@@ -18,7 +18,7 @@ from cflib.validation import check_finite, check_tensor
 __all__ = ["InvertibleConv1x1", "Permutation", "RandomPermutation", "ReversePermutation"]
 
 
-def _check_axis1(x: object, size: int, name: str) -> Tensor:
+def _check_axis1(x: object, size: int, name: str, finite: bool) -> Tensor:
     x = check_tensor(x, name)
     if x.dim() not in (2, 4):
         raise ValueError(
@@ -28,7 +28,7 @@ def _check_axis1(x: object, size: int, name: str) -> Tensor:
         raise ValueError(
             f"{name}: expected {size} features/channels on axis 1, got shape {tuple(x.shape)}"
         )
-    return check_finite(x, name)
+    return check_finite(x, name) if finite else x
 
 
 class Permutation(Transform):
@@ -43,11 +43,11 @@ class Permutation(Transform):
         self.register_buffer("inverse_perm", torch.argsort(perm))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        x = _check_axis1(x, len(self.perm), "x")
+        x = _check_axis1(x, len(self.perm), "x", self._check_values())
         return x.index_select(1, self.perm), x.new_zeros(x.shape[0])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        y = _check_axis1(y, len(self.perm), "y")
+        y = _check_axis1(y, len(self.perm), "y", self._check_values())
         return y.index_select(1, self.inverse_perm), y.new_zeros(y.shape[0])
 
 
@@ -109,11 +109,11 @@ class InvertibleConv1x1(Transform):
         return x @ w.T if x.dim() == 2 else torch.einsum("ij,bjhw->bihw", w, x)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        x = _check_axis1(x, self.channels, "x")
+        x = _check_axis1(x, self.channels, "x", self._check_values())
         ladj = self.log_s.sum().to(x.dtype) * self._pixels(x)
         return self._mix(x, self.weight()), ladj.expand(x.shape[0])
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        y = _check_axis1(y, self.channels, "y")
+        y = _check_axis1(y, self.channels, "y", self._check_values())
         ladj = -self.log_s.sum().to(y.dtype) * self._pixels(y)
         return self._mix(y, torch.linalg.inv(self.weight())), ladj.expand(y.shape[0])

@@ -46,9 +46,12 @@ import numbers
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
+from cflib import fast
 from cflib.validation import check_all_finite, check_tensor
+
+#: The default smallest bin width and height (fractions of 2B) and smallest interior slope.
+DEFAULT_MIN = 1e-3
 
 __all__ = [
     "piecewise_linear_spline",
@@ -199,7 +202,9 @@ def _rq_spline(
     min_bin_height: float,
     min_derivative: float,
 ) -> tuple[Tensor, Tensor]:
-    """The rational-quadratic spline on validated input: x (M,), params (3K-1, M) contiguous."""
+    """The rational-quadratic spline on validated input: x (M,), params (3K-1, M) contiguous, both
+    of one dtype. Half precisions (bfloat16, float16) are computed in float32 and rounded back."""
+    x, params, out_dtype = _upcast(x, params)
     # One split (not three slices): its backward assembles the parameters' gradient in one piece.
     raw_w, raw_h, raw_d = params.split([k, k, k - 1])
     # Cumulative edges of the input and the output axis, (K + 1, M) each.
@@ -211,8 +216,8 @@ def _rq_spline(
     edges = _locate(x.detach().clamp(-bound, bound), search, bound)
     # The bin's raw knot slopes: raw row j is the slope at interior knot j + 1, so knot e reads row
     # e - 1 (clamped into range; the end knots 0 and K read a dummy and get slope 1).
-    raw_slopes = raw_d.gather(0, (edges - 1).clamp_(0, k - 2))
-    return _RationalQuadraticBin.apply(
+    raw_slopes = raw_d.gather(0, (edges - 1).clamp(0, k - 2))
+    args = (
         x,
         knots_w.gather(0, edges),
         knots_w[k],
@@ -224,186 +229,105 @@ def _rq_spline(
         bound,
         min_derivative,
     )
+    y, ladj = fast.RationalQuadraticBin.apply(*args) if fast.active(x) else _rq_bin(*args)[:2]
+    return y.to(out_dtype), ladj.to(out_dtype)
 
 
-class _RationalQuadraticBin(torch.autograd.Function):
-    r"""The spline inside each element's bin, either direction, and the identity tails, with a
-    hand-written backward.
+def _rq_bin(
+    x: Tensor,
+    cw: Tensor,
+    tw: Tensor,
+    ch: Tensor,
+    th: Tensor,
+    raw: Tensor,
+    interior: Tensor,
+    inverse: bool,
+    bound: float,
+    min_derivative: float,
+) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+    r"""The spline inside each element's bin, either direction, and the identity tails.
 
     Inputs, for M elements: ``x`` (M,); the bin's cumulative edges ``[C_k, C_{k+1}]`` on the input
     and output axes ``cw, ch`` (2, M) and their totals ``tw, th`` (M,); the raw slopes at the bin's
     two knots ``raw`` (2, M) and whether each knot is interior (else an end knot, slope 1),
-    ``interior`` (2, M).
-    Returns ``(y, ladj)`` (M,) each, ``y = x`` and ``ladj = 0`` where ``|x| >= B``.
-
-    Why a custom function: these are some 50 (forward) to 70 (inverse) elementwise operations on
-    (M,) tensors, and for the batch sizes of training (thousands) the fixed overhead of each
-    operation, not the arithmetic, is the cost. Under autograd every one of them would record a
-    graph node and have its own backward; here none is recorded, and the backward below reuses the
-    forward's intermediate values (fused into ``addcmul`` and in-place steps) in about 70
-    operations for either direction.
-
-    Backward. In the bin, with :math:`w, h` its size, :math:`s = h / w`, :math:`t = \xi (1 - \xi)`
-    and ``den``, ``inner`` as in :func:`rational_quadratic_spline`, write the spline as
-    :math:`y = y_k + h\,q(\xi; s, \delta_k, \delta_{k+1})` and
-    :math:`L = \log(dy/dx) = \log \mathrm{inner} + 2 \log s - 2 \log \mathrm{den}`. Their
-    partial derivatives (``p_*`` for :math:`h\,q`, ``l_*`` for :math:`L`) are
-
-    .. math::
-        h q_\xi = \frac{h s\,\mathrm{inner}}{\mathrm{den}^2}, \quad
-        h q_s = \frac{h (\xi^2 - q (1 - 2t))}{\mathrm{den}}, \quad
-        h q_{\delta_k} = \frac{h t (1 - q)}{\mathrm{den}}, \quad
-        h q_{\delta_{k+1}} = -\frac{h q t}{\mathrm{den}},
-
-        L_\xi = \frac{2 (\delta_{k+1} \xi + s (1 - 2\xi) - \delta_k (1 - \xi))}{\mathrm{inner}}
-                 - \frac{2 \Delta_k (1 - 2\xi)}{\mathrm{den}}, \quad
-        L_s = \frac{2t}{\mathrm{inner}} + \frac{2}{s} - \frac{2 (1 - 2t)}{\mathrm{den}}, \quad
-        L_{\delta_k} = \frac{(1 - \xi)^2}{\mathrm{inner}} - \frac{2t}{\mathrm{den}}, \quad
-        L_{\delta_{k+1}} = \frac{\xi^2}{\mathrm{inner}} - \frac{2t}{\mathrm{den}}.
-
-    Forward direction: :math:`\xi = (x - x_k)/w` and :math:`s = h/w` carry the gradients to
-    :math:`x, x_k, w, h`. Inverse direction: :math:`\xi` solves :math:`y_k + h q(\xi) = y`, so
-    by implicit differentiation :math:`d\xi = (dy - dy_k - q\,dh - h q_s\,ds - \dots) / (h
-    q_\xi)`, and the output is :math:`x = x_k + w \xi` with :math:`\mathrm{ladj} = -L`. The
-    bin edges are :math:`x_k = -B + 2B C_k / T`, :math:`w = 2B (C_{k+1} - C_k) / T` (likewise on
-    the output axis), and a slope is :math:`\min(m + \mathrm{softplus}(r + c), \mathrm{cap})`
-    (1 at an end knot). The clamps that only guard against an ulp of rounding, and the slope cap
-    that only absurd raw values reach, are treated as the identity. Checked against finite
-    differences by ``torch.autograd.gradcheck`` in the tests.
+    ``interior`` (2, M). Returns ``(y, ladj)``, (M,) each, ``y = x`` and ``ladj = 0`` where
+    ``|x| >= B``, and the intermediate values that :class:`cflib.fast.RationalQuadraticBin`'s
+    backward reuses. Plain differentiable torch code (its in-place steps act on temporaries that
+    autograd does not keep), so derivatives of every order are exact.
     """
+    # Bin edge and size on each axis, in [-B, B] coordinates: x_k + B = C_k u, u = 2B / T.
+    uw, uh = (2 * bound) / tw, (2 * bound) / th
+    xk_b, yk_b = cw[0] * uw, ch[0] * uh
+    x_k, y_k = xk_b - bound, yk_b - bound
+    w, h = (cw[1] - cw[0]) * uw, (ch[1] - ch[0]) * uh
+    s = h / w
+    # Knot slopes. The softplus is shifted so that raw 0 gives slope 1; slopes are capped at the
+    # fourth root of the dtype's largest number (4e9 in float32), far above any sensible value, so
+    # that products and squares of slopes cannot overflow.
+    z = raw + math.log(math.expm1(1.0 - min_derivative))
+    cap = torch.finfo(raw.dtype).max ** 0.25
+    slopes = (F.softplus(z) + min_derivative).clamp(max=cap)
+    d0, d1 = torch.where(interior, slopes, 1.0)
+    delta = (d0 + d1).sub_(s, alpha=2)  # the slopes' Delta_k = d0 + d1 - 2 s
+    xc = x.clamp(-bound, bound)  # points outside are computed here and discarded below
+    if inverse:
+        q = ((xc - y_k) / h).clamp(0.0, 1.0)  # (y - y_k) / h
+        b = torch.addcmul(d0, q, delta, value=-1)  # d0 - q delta
+        one_mq = 1 - q
+        # The discriminant as a sum of squares: (d0 (1 - q) - d1 q)^2 + 4 s^2 q (1 - q).
+        root = torch.addcmul(d0 * one_mq, d1, q, value=-1).square()
+        root = torch.addcmul(root, s * s, q * one_mq, value=4).sqrt()
+        use_nsf_form = b >= 0
+        # Two forms of the same root, each free of cancellation where it is used; the selected
+        # denominator is b + root >= root > 0 or 2 (s - b) > 2 s > 0, never zero.
+        xi = torch.where(use_nsf_form, 2 * s * q, root - b) / torch.where(
+            use_nsf_form, b + root, 2 * (s - b)
+        )
+        xi = xi.clamp(0.0, 1.0)  # rounding may leave [0, 1] by an ulp
+        one_m = 1 - xi
+        t = xi * one_m
+        den = torch.addcmul(s, delta, t)
+        out = torch.addcmul(x_k, w, xi)
+    else:
+        xi = ((xc - x_k) / w).clamp(0.0, 1.0)
+        one_m = 1 - xi
+        t = xi * one_m
+        den = torch.addcmul(s, delta, t)  # s + delta t
+        # (y - y_k) / h = (s xi^2 + d0 t) / den, written as xi (s xi + d0 (1 - xi)) / den: exactly
+        # 0 at xi = 0 and exactly 1 at xi = 1 (t = 0, den = s); the clamp guards against an ulp.
+        q = (torch.addcmul(s * xi, d0, one_m) * xi / den).clamp(0.0, 1.0)
+        out = torch.addcmul(y_k, h, q)
+    # log dy/dx = log(inner) + 2 log(s / den), inner = d1 xi^2 + 2 s t + d0 (1 - xi)^2: two logs
+    # instead of one of s^2 inner / den^2, so that nothing is squared before the log (den can be
+    # ~ the largest slope).
+    xi2, one_m2 = xi * xi, one_m * one_m
+    inner = torch.addcmul(torch.addcmul(d1 * xi2, s, t, value=2), d0, one_m2)
+    ladj = torch.log(inner) + 2 * torch.log(s / den)
+    if inverse:
+        ladj = -ladj
+    # Identity tails: keep the spline's values for |x| < B only (at |x| = B both agree). They are
+    # clamped to [-B, B]: the last knot, rebuilt from the gathered edge and size, may lie an ulp
+    # beyond B, which would make the map step back at the tail.
+    inside = x.abs() < bound
+    y = torch.where(inside, out.clamp(-bound, bound), x)
+    ladj = torch.where(inside, ladj, 0.0)
+    sig = torch.sigmoid(z) * interior  # d slope / d raw (the cap is ignored)
+    saved = (inside, xi, one_m, t, xi2, one_m2, q, s, delta, d0, d1, w, h, uw, uh, xk_b, yk_b,
+             den, inner, sig)  # fmt: skip
+    return y, ladj, saved
 
-    @staticmethod
-    def forward(
-        ctx,
-        x: Tensor,
-        cw: Tensor,
-        tw: Tensor,
-        ch: Tensor,
-        th: Tensor,
-        raw: Tensor,
-        interior: Tensor,
-        inverse: bool,
-        bound: float,
-        min_derivative: float,
-    ) -> tuple[Tensor, Tensor]:
-        # (In-place operations below act on fresh temporaries only, never on an input.)
-        # Bin edge and size on each axis, in [-B, B] coordinates: x_k + B = C_k u, u = 2B / T.
-        uw, uh = tw.reciprocal().mul_(2 * bound), th.reciprocal().mul_(2 * bound)
-        xk_b, yk_b = cw[0] * uw, ch[0] * uh
-        x_k, y_k = xk_b - bound, yk_b - bound
-        w, h = (cw[1] - cw[0]).mul_(uw), (ch[1] - ch[0]).mul_(uh)
-        s = h / w
-        # Knot slopes. The softplus is shifted so that raw 0 gives slope 1; slopes are capped at
-        # the fourth root of the dtype's largest number (4e9 in float32), far above any sensible
-        # value, so that products and squares of slopes cannot overflow.
-        z = raw + math.log(math.expm1(1.0 - min_derivative))
-        cap = torch.finfo(raw.dtype).max ** 0.25
-        slopes = F.softplus(z).add_(min_derivative).clamp_(max=cap)
-        d0, d1 = torch.where(interior, slopes, 1.0)
-        delta = (d0 + d1).sub_(s, alpha=2)
-        xc = x.clamp(-bound, bound)  # points outside are computed here and discarded below
-        if inverse:
-            q = (xc - y_k).div_(h).clamp_(0.0, 1.0)  # (y - y_k) / h
-            b = torch.addcmul(d0, q, delta, value=-1)  # d0 - q delta
-            one_mq = 1 - q
-            # The discriminant as a sum of squares: (d0 (1 - q) - d1 q)^2 + 4 s^2 q (1 - q).
-            root = torch.mul(d0, one_mq).addcmul_(d1, q, value=-1).square_()
-            root = root.addcmul_(s * s, q * one_mq, value=4).sqrt_()
-            use_nsf_form = b >= 0
-            # Two forms of the same root, each free of cancellation where it is used; the
-            # selected denominator is b + root >= root > 0 or 2 (s - b) > 2 s > 0, never zero.
-            xi = torch.where(use_nsf_form, 2 * s * q, root - b) / torch.where(
-                use_nsf_form, b + root, 2 * (s - b)
-            )
-            xi.clamp_(0.0, 1.0)  # rounding may leave [0, 1] by an ulp
-            one_m = 1 - xi
-            t = xi * one_m
-            den = torch.addcmul(s, delta, t)
-            out = torch.addcmul(x_k, w, xi)
-        else:
-            xi = (xc - x_k).div_(w).clamp_(0.0, 1.0)
-            one_m = 1 - xi
-            t = xi * one_m
-            den = torch.addcmul(s, delta, t)  # s + delta t
-            # (y - y_k) / h = (s xi^2 + d0 t) / den, written as xi (s xi + d0 (1 - xi)) / den:
-            # exactly 0 at xi = 0 and exactly 1 at xi = 1 (t = 0, den = s); the clamp guards
-            # against an ulp.
-            q = torch.mul(s, xi).addcmul_(d0, one_m).mul_(xi).div_(den).clamp_(0.0, 1.0)
-            out = torch.addcmul(y_k, h, q)
-        # log dy/dx = log(inner) + 2 log(s / den), inner = d1 xi^2 + 2 s t + d0 (1 - xi)^2: two
-        # logs instead of one of s^2 inner / den^2, so that nothing is squared before the log
-        # (den can be ~ the largest slope).
-        xi2, one_m2 = xi * xi, one_m * one_m
-        inner = torch.mul(d1, xi2).addcmul_(s, t, value=2).addcmul_(d0, one_m2)
-        ladj = torch.log(inner).add_(torch.log(s / den), alpha=2)
-        if inverse:
-            ladj.neg_()
-        # Identity tails: keep the spline's values for |x| < B only (at |x| = B both agree). They
-        # are clamped to [-B, B]: the last knot, rebuilt from the gathered edge and size, may lie
-        # an ulp beyond B, which would make the map step back at the tail.
-        inside = x.abs() < bound
-        y = torch.where(inside, out.clamp_(-bound, bound), x)
-        ladj = torch.where(inside, ladj, 0.0)
-        sig = torch.sigmoid(z).mul_(interior)  # d slope / d raw (the cap is ignored, see above)
-        ctx.save_for_backward(
-            inside, xi, one_m, t, xi2, one_m2, q, s, delta, d0, d1, w, h, uw, uh, xk_b, yk_b,
-            tw, th, den, inner, sig,
-        )  # fmt: skip
-        ctx.inverse = inverse
-        return y, ladj
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_y: Tensor, grad_ladj: Tensor) -> tuple[Tensor | None, ...]:
-        (inside, xi, one_m, t, xi2, one_m2, q, s, delta, d0, d1, w, h, uw, uh, xk_b, yk_b,
-         tw, th, den, inner, sig) = ctx.saved_tensors  # fmt: skip
-        # Outside, y = x: only x gets a gradient. (One tensor for both gradients, so that under
-        # vmap, as in jacobian(..., vectorize=True), both are batched when either is: the in-place
-        # steps below combine them.)
-        g_out, g_l = torch.where(inside, torch.stack([grad_y, grad_ladj]), 0.0)
-        r_den, r_inner = den.reciprocal(), inner.reciprocal()
-        # Partial derivatives of h q (p_*) and of L (l_*), see the class docstring; p_d1 is
-        # kept without its minus sign.
-        h_den = h * r_den
-        u = torch.sub(1, t, alpha=2)  # 1 - 2t
-        p_s = torch.addcmul(xi2, q, u, value=-1).mul_(h_den)
-        p_d0 = (1 - q).mul_(t).mul_(h_den)
-        p_d1 = torch.mul(q, t).mul_(h_den)
-        two_t_den = torch.mul(t, r_den).mul_(2)
-        l_xi = torch.mul(d1, xi).addcmul_(s, one_m - xi).addcmul_(d0, one_m, value=-1)
-        l_xi = l_xi.mul_(r_inner).addcmul_(delta, (one_m - xi).mul_(r_den), value=-1).mul_(2)
-        l_s = torch.mul(t, r_inner).addcmul_(u, r_den, value=-1).add_(s.reciprocal()).mul_(2)
-        l_d0 = torch.mul(one_m2, r_inner).sub_(two_t_den)
-        l_d1 = torch.mul(xi2, r_inner).sub_(two_t_den)
-        if ctx.inverse:
-            # d xi / d y = 1 / (h q_xi) = den^2 / (h s inner): h s inner > 0 cannot underflow.
-            a = torch.mul(g_out, w).addcmul_(g_l, l_xi, value=-1)
-            a = a.mul_(den * den).div_(h * s * inner)
-            g_s = torch.mul(a, p_s).addcmul_(g_l, l_s).neg_()
-            g_x, g_yk, g_xk = a, -a, g_out
-            gs_w = g_s / w
-            g_h = torch.addcmul(gs_w, a, q, value=-1)
-            g_w = torch.mul(g_out, xi).addcmul_(gs_w, s, value=-1)
-            g_d0 = torch.mul(a, p_d0).addcmul_(g_l, l_d0).neg_()
-            g_d1 = torch.mul(a, p_d1).addcmul_(g_l, l_d1, value=-1)
-        else:
-            g_xi = torch.mul(g_out, h_den).mul_(s).mul_(inner).mul_(r_den).addcmul_(g_l, l_xi)
-            g_s = torch.mul(g_out, p_s).addcmul_(g_l, l_s)
-            g_x = g_xi / w
-            g_xk, g_yk = -g_x, g_out
-            gs_w = g_s / w
-            g_h = torch.addcmul(gs_w, g_out, q)
-            g_w = torch.mul(g_x, xi).addcmul_(gs_w, s).neg_()
-            g_d0 = torch.mul(g_out, p_d0).addcmul_(g_l, l_d0)
-            g_d1 = torch.mul(g_l, l_d1).addcmul_(g_out, p_d1, value=-1)
-        # Through the bin edges: x_k + B = C_k u, w = (C_{k+1} - C_k) u, u = 2B / T.
-        g_cw = torch.stack([g_xk - g_w, g_w]).mul_(uw)
-        g_tw = torch.mul(g_xk, xk_b).addcmul_(g_w, w).div_(tw).neg_()
-        g_ch = torch.stack([g_yk - g_h, g_h]).mul_(uh)
-        g_th = torch.mul(g_yk, yk_b).addcmul_(g_h, h).div_(th).neg_()
-        g_raw = torch.stack([g_d0, g_d1]).mul_(sig)
-        g_x = torch.where(inside, g_x, grad_y)
-        return g_x, g_cw, g_tw, g_ch, g_th, g_raw, None, None, None, None
+def _upcast(x: Tensor, params: Tensor) -> tuple[Tensor, Tensor, torch.dtype]:
+    """``x`` and ``params`` in the dtype the splines compute in (float32 for bfloat16 and
+    float16, whose 8 or 11 bits cannot resolve bins of the smallest size), and ``x``'s dtype,
+    for the results."""
+    dtype = x.dtype
+    if dtype in _HALF:
+        return x.float(), params.float(), dtype
+    return x, params, dtype
+
+
+_HALF = (torch.bfloat16, torch.float16)
 
 
 def piecewise_linear_spline(
@@ -465,7 +389,9 @@ def piecewise_linear_spline_packed(
 def _pl_spline(
     x: Tensor, params: Tensor, inverse: bool, bound: float, min_bin_height: float
 ) -> tuple[Tensor, Tensor]:
-    """The piecewise-linear spline on validated parameter-major input: x (M,), params (K, M)."""
+    """The piecewise-linear spline on validated parameter-major input: x (M,), params (K, M), both
+    of one dtype. Half precisions (bfloat16, float16) are computed in float32 and rounded back."""
+    x, params, out_dtype = _upcast(x, params)
     num_bins = params.shape[0]
     xc = x.clamp(-bound, bound)  # points outside are computed here and discarded in _select
     knots = _knots(params, min_bin_height)  # (K + 1, M): the output axis
@@ -477,7 +403,7 @@ def _pl_spline(
         out = x_k + width * ((xc - y_k) / h_k).clamp(0.0, 1.0)
     else:
         # Equal widths: the bin is floor(K u), u = (x + B) / 2B; u = 1 belongs to the last bin.
-        k_float = ((xc + bound) * (1 / width)).floor_().clamp_(max=num_bins - 1)
+        k_float = ((xc + bound) * (1 / width)).floor().clamp(max=num_bins - 1)
         k = k_float.long()
         y_k, h_k = _bin(knots, torch.stack([k, k + 1]), bound)
         x_k = k_float * width - bound
@@ -485,7 +411,8 @@ def _pl_spline(
     ladj = torch.log(h_k * (1 / width))
     if inverse:
         ladj = -ladj
-    return _select(x, out, ladj, bound)
+    y, ladj = _select(x, out, ladj, bound)
+    return y.to(out_dtype), ladj.to(out_dtype)
 
 
 def _knots(raw: Tensor, min_size: float) -> Tensor:
@@ -497,45 +424,21 @@ def _knots(raw: Tensor, min_size: float) -> Tensor:
     one buffer for both would exceed, for large batches, the size above which the C allocator
     returns memory to the system, and every call would then pay to map fresh pages.)
     """
-    return _CumulativeBins.apply(raw, min_size / (1 - raw.shape[0] * min_size))
+    lam = min_size / (1 - raw.shape[0] * min_size)
+    return fast.CumulativeBins.apply(raw, lam) if fast.active(raw) else _cumulative_bins(raw, lam)
 
 
-class _CumulativeBins(torch.autograd.Function):
-    r""":math:`C_j = \sum_{i < j} (e_i + \lambda S)`, :math:`e = \exp(r - \max r)`,
-    :math:`S = \sum_i e_i`, along dimension 0, with a hand-written backward.
+def _cumulative_bins(raw: Tensor, lam: float) -> Tensor:
+    r""":math:`C_j = \sum_{i < j} (e_i + \lambda S)`, :math:`j = 0, \dots, K`, along dimension 0,
+    with :math:`e = \exp(r - \max r)` and :math:`S = \sum_i e_i`: (K + 1, M) from (K, M).
 
-    Why a custom function: for large batches the cost is dominated by allocating (K, M) tensors,
-    not by arithmetic. Here the forward allocates one, the output, and writes ``raw - max`` into it,
-    then does ``exp``, ``cumsum`` and the offsets in place; under plain autograd the in-place
-    ``cumsum`` would overwrite the ``exp`` result that autograd keeps, forcing more allocations.
     Subtracting the maximum keeps ``exp`` from overflowing for any finite ``raw``; it is a constant
-    shift that the softmax does not depend on (and every use of the edges is a ratio ``C / C_K``,
-    which does not depend on it either, so the backward may treat it as a constant).
-    """
-
-    @staticmethod
-    def forward(ctx, raw: Tensor, lam: float) -> Tensor:
-        k, m = raw.shape
-        shift = raw.amax(dim=0)
-        knots = raw.new_empty(k + 1, m)
-        knots[0] = 0  # C_0 = 0: the left edge of bin 0, so that no bin needs a special case
-        inner = torch.sub(raw, shift, out=knots[1:]).exp_().cumsum_(dim=0)
-        steps = torch.arange(1, k + 1, dtype=raw.dtype, device=raw.device).unsqueeze(-1)
-        inner.addcmul_(knots[k] * lam, steps)  # C_j += j beta, beta = lam * S
-        ctx.save_for_backward(raw, shift, steps)
-        ctx.lam = lam
-        return knots
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
-        raw, shift, steps = ctx.saved_tensors
-        grad = grad[1:]  # C_0 is a constant
-        # dC_j / de_i = [i < j] + lam j (j = 1..K), so dL/de_i = sum_{j > i} g_j + lam sum_j j g_j
-        # (the first sum as total - cumsum + g); de_i / dr_i = e_i (the shift is a constant).
-        partial = grad.cumsum(dim=0)
-        outer = partial[-1] + ctx.lam * (grad * steps).sum(dim=0)
-        return (grad - partial + outer).mul_((raw - shift).exp_()), None
+    shift that the softmax does not depend on, and every use of the edges is a ratio ``C / C_K``,
+    which does not depend on it either, so it is treated as a constant (detached)."""
+    e = torch.exp(raw - raw.detach().amax(dim=0))
+    steps = torch.arange(1, raw.shape[0] + 1, dtype=raw.dtype, device=raw.device).unsqueeze(-1)
+    inner = e.cumsum(dim=0) + (lam * e.sum(dim=0)) * steps
+    return torch.cat([torch.zeros_like(inner[:1]), inner])
 
 
 def _locate(x: Tensor, knots: Tensor, bound: float) -> Tensor:
@@ -637,7 +540,7 @@ def _check_options(
     """The bound and the smallest bin sizes and slope, for K bins in x's dtype."""
     if not (_is_number(bound) and math.isfinite(bound) and bound > 0):
         raise ValueError(f"bound: expected a finite number > 0, got {bound!r}")
-    eps = torch.finfo(x.dtype).eps
+    eps = torch.finfo(torch.float32 if x.dtype in _HALF else x.dtype).eps  # the compute dtype
     # Knots carry an absolute error of about K eps (a sum of K terms); a bin at least 4 K eps wide
     # keeps a positive width, so no division by zero can occur.
     for name, m in min_sizes.items():

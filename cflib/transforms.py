@@ -7,6 +7,12 @@ and returns the log-absolute-determinant of its Jacobian, one value per sample::
     inverse(y) -> (x, ladj)   ladj = log|det dx/dy| = -(forward ladj at x)
 
 Each direction is one pass; neither calls the other.
+
+Input checks. Every layer checks the shape and dtype of its input (host-side metadata, free). The
+check of the values (NaN, infinity) runs once per call at the entry point the user called: a layer
+called on its own checks them, but a layer inside a :class:`Compose`, an :class:`Inverse` or a flow
+leaves them to the container, which checks its own input once. Value checks follow
+``torch.distributions.Distribution.set_default_validate_args`` (and a flow's ``validate_args``).
 """
 
 from __future__ import annotations
@@ -15,11 +21,21 @@ from collections.abc import Iterable
 
 from torch import Tensor, nn
 
+from cflib.validation import check_finite, validation_enabled
+
 __all__ = ["Compose", "Inverse", "Transform"]
 
 
 class Transform(nn.Module):
     """Base class of invertible layers: subclasses implement ``forward`` and ``inverse``."""
+
+    #: Whether this layer checks its input's values itself (see the module docstring); a container
+    #: switches it off for the layers inside it (:func:`contain`).
+    checks_values: bool = True
+
+    def _check_values(self) -> bool:
+        """Whether to check the input's values in this call."""
+        return self.checks_values and validation_enabled()
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - interface
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
@@ -31,6 +47,13 @@ class Transform(nn.Module):
 def _conditional(t: Transform) -> bool:
     """Whether ``t`` takes a context argument (conditional couplings and compositions of them)."""
     return getattr(t, "is_conditional", False)
+
+
+def contain(inner: Transform) -> None:
+    """Mark every layer in ``inner`` (itself included) as checked by its container."""
+    for m in inner.modules():
+        if isinstance(m, Transform):
+            m.checks_values = False
 
 
 class Compose(Transform):
@@ -47,6 +70,7 @@ class Compose(Transform):
                 raise TypeError(
                     f"transforms[{i}]: expected a cflib Transform, got {type(t).__name__}"
                 )
+            contain(t)
 
     @property
     def is_conditional(self) -> bool:
@@ -59,6 +83,8 @@ class Compose(Transform):
         return self.transforms[i]
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self._check_values():
+            check_finite(x, "x")
         ladj = x.new_zeros(x.shape[0])
         for t in self.transforms:
             x, step = t(x, context) if _conditional(t) else t(x)
@@ -66,6 +92,8 @@ class Compose(Transform):
         return x, ladj
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self._check_values():
+            check_finite(y, "y")
         ladj = y.new_zeros(y.shape[0])
         for t in reversed(self.transforms):
             y, step = t.inverse(y, context) if _conditional(t) else t.inverse(y)
@@ -83,15 +111,20 @@ class Inverse(Transform):
                 f"transform: expected a cflib Transform, got {type(transform).__name__}"
             )
         self.transform = transform
+        contain(transform)
 
     @property
     def is_conditional(self) -> bool:
         return _conditional(self.transform)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self._check_values():
+            check_finite(x, "x")
         t = self.transform
         return t.inverse(x, context) if _conditional(t) else t.inverse(x)
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self._check_values():
+            check_finite(y, "y")
         t = self.transform
         return t(y, context) if _conditional(t) else t(y)

@@ -11,8 +11,29 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+from torch.distributions import Distribution
 
-__all__ = ["check_all_finite", "check_event", "check_finite", "check_tensor"]
+__all__ = [
+    "check_all_finite",
+    "check_event",
+    "check_finite",
+    "check_like",
+    "check_tensor",
+    "validation_enabled",
+]
+
+
+def validation_enabled() -> bool:
+    """Whether value checks run by default: ``torch.distributions.Distribution``'s global switch
+    (``Distribution.set_default_validate_args``, on unless Python runs with ``-O``)."""
+    return bool(Distribution._validate_args)
+
+
+def _traced(x: Tensor) -> bool:
+    """Whether ``x``'s values are unknown here: ``torch.compile``/``torch.export`` are tracing, or
+    ``x`` is inside a ``torch.func`` transform (``vmap``, ``grad``...). Checks on values cannot run
+    then (a data-dependent branch); checks on shapes, dtypes and devices still do."""
+    return torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(x)
 
 
 def check_tensor(x: object, name: str = "x") -> Tensor:
@@ -27,10 +48,19 @@ def check_tensor(x: object, name: str = "x") -> Tensor:
 def check_finite(x: Tensor, name: str = "x") -> Tensor:
     """Raise ``ValueError`` if ``x`` holds a NaN or an infinity.
 
-    Layers call this on every input, so the common case is made cheap: the sum is non-finite when
-    an element is (or, rarely, when finite elements overflow it; the element-wise test then
-    decides), one read-only reduction and a scalar test instead of an element-wise boolean tensor.
+    The common case is made cheap: the sum is non-finite when an element is (or, rarely, when
+    finite elements overflow it; the element-wise test then decides), one read-only reduction and
+    a scalar test instead of an element-wise boolean tensor. It never waits for an accelerator: on
+    a CUDA (or other non-CPU) device the test is ``torch._assert_async``, which raises when the
+    device reaches it (a ``RuntimeError`` with this message). Skipped while ``torch.compile`` or
+    ``torch.export`` traces and inside ``torch.func`` transforms, where values are unknown.
     """
+    if _traced(x):
+        return x
+    if x.device.type != "cpu":
+        message = f"{name}: contains non-finite value(s) (NaN or inf)"
+        torch._assert_async(torch.isfinite(x).all(), message)
+        return x
     if not bool(torch.isfinite(x.sum())):
         _raise_if_not_finite(x, name)
     return x
@@ -39,6 +69,10 @@ def check_finite(x: Tensor, name: str = "x") -> Tensor:
 def check_all_finite(tensors: dict[str, Tensor]) -> None:
     """:func:`check_finite` for several tensors with one host synchronisation (one reduction
     each); the error names the first tensor, in order, that holds a NaN or an infinity."""
+    if any(_traced(t) or t.device.type != "cpu" for t in tensors.values()):
+        for name, t in tensors.items():
+            check_finite(t, name)
+        return
     if not bool(torch.isfinite(torch.stack([t.sum() for t in tensors.values()])).all()):
         for name, t in tensors.items():
             _raise_if_not_finite(t, name)
@@ -74,3 +108,15 @@ def check_event(
     if finite:
         check_finite(x, name)
     return x
+
+
+def check_like(x: Tensor, reference: Tensor, name: str, owner: str) -> None:
+    """Raise ``TypeError`` unless ``x`` has ``reference``'s dtype and ``ValueError`` unless it is on
+    its device; ``owner`` says whose they are (e.g. "the flow's")."""
+    if x.dtype != reference.dtype:
+        raise TypeError(
+            f"{name}: expected dtype {reference.dtype} ({owner}), got {x.dtype}; convert the "
+            f"input with .to({reference.dtype}) or the module with .to({x.dtype})"
+        )
+    if x.device != reference.device:
+        raise ValueError(f"{name}: expected device {reference.device} ({owner}), got {x.device}")

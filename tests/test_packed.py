@@ -127,7 +127,7 @@ def test_which_networks_the_coupling_evaluates_itself():
     """The shortcut takes plain Linear/ReLU stacks ending in a Linear of the right width (so the
     equality test above compares two paths), and nothing else."""
     from cflib.conditioners import MLP
-    from cflib.couplings import _relu_mlp
+    from cflib.fast import relu_mlp as _relu_mlp
 
     assert _relu_mlp(MLP(2, 6, hidden=[8, 8]), 6) is not None
     assert _relu_mlp(_mlp(2, 6), 6) is not None
@@ -143,7 +143,7 @@ def test_network_shortcut_gradients():
     needs a gradient, with and without biases, one input feature (the outer-product branch) and
     several; and only the gradients that are needed are computed (a frozen network still passes
     one to its input)."""
-    from cflib.couplings import _ReluMLP
+    from cflib.fast import ReluMLP as _ReluMLP
 
     g = torch.Generator().manual_seed(3)
     for n_in, bias in ((1, True), (3, True), (3, False)):
