@@ -187,9 +187,9 @@ def jacobian_shape(student: Student, rng: np.random.Generator) -> Outcome:
         got = make_real(decode_matrix(student.call(probe_jacobian, d, k), call))
         if got.shape != (d, d):
             return failed(f"expected {call} to be {d} x {d}, found {_shape(got)}")
-        z, s, t = coupling_symbols(d, k)
-        symbols = {str(v) for v in z}
-        functions = {str(f.func) for f in s + t}
+        variables, scales, shifts = coupling_symbols(d, k)
+        symbols = {str(v) for v in variables}
+        functions = {str(f.func) for f in scales + shifts}
         foreign = sorted(
             {str(v) for e in got for v in e.free_symbols} - symbols
             | set().union(*(_function_names(e) for e in got)) - functions
