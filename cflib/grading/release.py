@@ -55,6 +55,8 @@ IGNORE = shutil.ignore_patterns(
 )
 # Tests of the instructor's tree that use what students do not get (solutions, hidden checks).
 INSTRUCTOR_ONLY = re.compile(r"solutions/|BEGIN SOLUTION|_hidden|wrong_answers|grading_fixtures")
+# ... and tests of the instructor's own set-up (its workflows, Makefile targets).
+INSTRUCTOR_TESTS = {"test_workflows.py"}
 _HEADER = re.compile(r"^(if|elif|else|for|while|with|try|except|def|return)\b.*:?$")
 
 
@@ -170,7 +172,7 @@ def _copy(root: Path, out: Path) -> None:
         if not path.stem.endswith("_hidden"):
             shutil.copy2(path, out / "checks" / path.name)
     for path in sorted((root / "tests").glob("test_*.py")):
-        if not INSTRUCTOR_ONLY.search(path.read_text()):
+        if path.name not in INSTRUCTOR_TESTS and not INSTRUCTOR_ONLY.search(path.read_text()):
             shutil.copy2(path, out / "tests" / path.name)
     overlay = root / "student"
     for path in sorted(overlay.rglob("*")):
