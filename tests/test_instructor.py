@@ -165,7 +165,7 @@ def test_a_regrade_with_the_reports_seed_reproduces_every_automatic_check(graded
         for c in again["checks"]
         if not c["manual"]
     ]
-    assert len(automatic) == 9
+    assert len(automatic) == 10
 
 
 def test_written_answers_await_marking_until_marked(graded: dict) -> None:
@@ -218,7 +218,7 @@ def test_canvas_gradebook_has_a_row_per_roster_student(graded: dict) -> None:
     assert rows[0][5].startswith("Exercise 01: ") and len(rows[0]) == 6
     assert rows[1] == ["Points Possible", "", "", "", "", "10"]
     assert rows[2] == ["Alice Archer", "101", "S101", "alice@uni", "A", "9.5"]
-    assert rows[3][0] == "Bob Baker" and float(rows[3][5]) == 8
+    assert rows[3][0] == "Bob Baker" and float(rows[3][5]) == 7
     assert rows[4] == ["Carol Cole", "103", "S103", "carol@uni", "A", "0"]
 
 
@@ -498,7 +498,7 @@ def test_gradescope_zip_and_scripts_run_locally(tmp_path: Path) -> None:
     )
     assert tests["zero_block_is_exact"]["visibility"] == "after_due_date"
     assert "awaiting marking" in tests["triangular_proof_answered"]["output"]
-    assert results["score"] == 8
+    assert results["score"] == 7
     # an empty submission still gets a results.json that says what is wrong
     (root / "submission" / "01_affine_jacobian.ipynb").unlink()
     subprocess.run([root / "source" / "run_autograder"], env=env, capture_output=True, check=True)
