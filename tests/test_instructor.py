@@ -277,6 +277,7 @@ def _result(
         student=student,
         graded_at="2026-12-03T10:00:00Z",
         grader_version="sha256:test",
+        sandbox="bwrap",
     )
 
 
@@ -414,6 +415,14 @@ def test_merge_joins_shards_and_writes_the_outputs(tmp_path: Path, synthetic: li
         "Carol Cole",
     ]
     assert "good" in (tmp_path / "md" / "alice.md").read_text()
+
+
+def test_a_report_reads_back_unchanged(tmp_path: Path, synthetic: list) -> None:
+    """``merge`` rewrites reports: every field, the sandbox included, survives the round trip."""
+    report.write_json(synthetic, tmp_path / "r.json")
+    back = report.read_json(tmp_path / "r.json")
+    assert [r.to_json() for r in back] == [r.to_json() for r in synthetic]
+    assert {r.sandbox for r in back} == {"bwrap"}
 
 
 def test_merge_rejects_a_file_that_is_not_a_report(tmp_path: Path, capsys) -> None:

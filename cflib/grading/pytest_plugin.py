@@ -19,8 +19,10 @@ or ``CFLIB_SUBMISSION=NOTEBOOK pytest -p cflib.grading.pytest_plugin`` (several 
 are collected, not the project's tests. Each notebook is graded exactly as ``python -m cflib.grade``
 does (its own kernel, checks computed in this process); then each check is a test named after it
 (``01_affine_jacobian.ipynb::jacobian_shape``), failing with the check's message, with
-``points``/``max_points`` recorded as JUnit properties, plus a test ``runs_without_errors`` that fails
-with the notebook's ``error``. The terminal summary prints each notebook's score.
+``points``/``max_points``/``hidden``/``status`` recorded as JUnit properties, plus a test
+``runs_without_errors`` that fails with the notebook's ``error``. A written answer, which a person
+marks, is skipped ("awaiting marking", 0 points until then). The terminal summary prints each
+notebook's score.
 """
 
 from __future__ import annotations
@@ -131,9 +133,15 @@ class CheckItem(pytest.Item):
                 ("points", result.points),
                 ("max_points", result.max_points),
                 ("hidden", result.hidden),
+                ("status", result.status),
             ]
 
     def runtest(self) -> None:
+        if self.result is not None and self.result.status == "awaiting marking":
+            # a written answer: a person marks it; until then it is neither passed nor failed
+            pytest.skip(
+                f"awaiting marking by a person (0 points until then): {self.result.message}"
+            )
         if self.result is not None and not self.result.passed:
             raise CheckFailed(self.result.message)
         if self.notebook is not None and self.notebook.error:

@@ -3,7 +3,8 @@
 JSON (one object per notebook; :func:`read_json` reads it back, e.g. for ``merge``)::
 
     [{"notebook": "...", "exercise": "03", "student": "alice", "score": 7.0, "max_score": 10.0,
-      "seed": 123, "graded_at": "2026-12-03T10:00:00Z", "grader_version": "sha256:...",
+      "seed": 123, "graded_at": "2026-12-03T10:00:00Z", "sandbox": "bwrap",
+      "grader_version": "sha256:...",
       "checks": [{"name": "...", "points": 2.0, "max_points": 2.0, "passed": true,
                   "hidden": false, "message": "...", "manual": false, "status": "graded",
                   "comment": null, "answer": null}],
@@ -133,6 +134,7 @@ def read_json(path: str | Path) -> list[NotebookResult]:
                     student=entry.get("student"),
                     graded_at=str(entry.get("graded_at", "")),
                     grader_version=str(entry.get("grader_version", "")),
+                    sandbox=str(entry.get("sandbox", "none")),
                 )
             )
         except (KeyError, TypeError, ValueError) as error:
