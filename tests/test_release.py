@@ -62,6 +62,18 @@ def test_the_tree_holds_what_a_class_needs_and_no_instructor_file(edition: Path)
     assert "GitHub Classroom" not in readme
 
 
+def test_every_file_the_book_reads_is_in_the_tree(edition: Path) -> None:
+    """The site is built from this tree (the Pages workflow): a file a chapter reads by a relative
+    path must be in it, or that chapter fails to execute."""
+    read = {
+        (page.parent / name).resolve().relative_to(ROOT)
+        for page in (ROOT / "book").glob("*.md")
+        for name in re.findall(r"Path\(\"(\.\./[^\"]+)\"\)", page.read_text())
+    }
+    assert Path("benchmarks/results/latest.json") in read  # the appendix's measurements
+    assert all((edition / path).is_file() for path in read), read
+
+
 def test_the_scan_finds_each_kind_of_leak(edition: Path, tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     shutil.copytree(edition, tree)
