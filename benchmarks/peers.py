@@ -61,6 +61,11 @@ NOTES = [
     "last linear layer writes the parameter-major layout, each ReLU acts in place, and the "
     "hand-written backward masks each hidden gradient in place (one allocation fewer per layer "
     "and direction); the 'conditioner alone' rows call the same network as an ordinary module.",
+    "Functional kernels: cflib.splines.rational_quadratic_spline, nflows' and normflows' "
+    "unconstrained_rational_quadratic_spline, zuko's MonotonicRQSTransform (built from the "
+    "parameters, then call_and_ladj; its inverse log-det runs the forward spline again) and "
+    "pyro's _monotonic_rational_spline after the softmax/softplus its transforms apply (pyro has "
+    "no public functional spline).",
     "Affine couplings: each library's own scale map (cflib exp, nflows sigmoid(r + 2) + 1e-3, "
     "zuko soft-clipped exp, normflows exp, pyro clamp to [-5, 3]); normflows wraps each coupling "
     "in Split/Merge layers (AffineCouplingBlock).",
@@ -254,6 +259,57 @@ _SPLINE_LAYERS = {
     "zuko": _zuko_spline,
     "pyro": _pyro_spline,
 }
+
+
+# ------------------------------------------------------------------ functional spline kernels
+
+Kernel = Callable[[Tensor, Tensor, bool], tuple[Tensor, Tensor]]
+
+
+def spline_kernel(lib: str, num_bins: int, bound: float) -> Kernel:
+    """Each library's own elementwise rational-quadratic spline, called as a function:
+    ``kernel(x, raw, inverse) -> (y, ladj)`` with ``x`` of shape ``(...)``, ``raw`` the unnormalised
+    parameters ``(..., 3 K - 1)`` (widths, heights, interior slopes) and ``ladj`` elementwise."""
+    k = num_bins
+
+    def split(raw: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return raw[..., :k], raw[..., k : 2 * k], raw[..., 2 * k :]
+
+    if lib == "cflib":
+        from cflib.splines import rational_quadratic_spline
+
+        def kernel(x: Tensor, raw: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+            return rational_quadratic_spline(x, *split(raw), inverse=inverse, bound=bound)
+
+    elif lib in ("nflows", "normflows"):
+        module = "nflows.transforms.splines.rational_quadratic"
+        module = module if lib == "nflows" else "normflows.utils.splines"
+        rqs = importlib.import_module(module).unconstrained_rational_quadratic_spline
+
+        def kernel(x: Tensor, raw: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+            w, h, d = split(raw)
+            return rqs(x, w, h, d, inverse=inverse, tails="linear", tail_bound=bound,
+                       min_bin_width=1e-3, min_bin_height=1e-3, min_derivative=1e-3)  # fmt: skip
+
+    elif lib == "zuko":
+        from zuko.transforms import MonotonicRQSTransform
+
+        def kernel(x: Tensor, raw: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+            t = MonotonicRQSTransform(*split(raw), bound=bound)
+            return (t.inv if inverse else t).call_and_ladj(x)
+
+    elif lib == "pyro":
+        from pyro.distributions.transforms.spline import _monotonic_rational_spline
+
+        def kernel(x: Tensor, raw: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+            w, h, d = split(raw)
+            # what pyro's spline transforms do before calling the kernel
+            w, h, d = w.softmax(-1), h.softmax(-1), torch.nn.functional.softplus(d)
+            return _monotonic_rational_spline(x, w, h, d, None, inverse=inverse, bound=bound)
+
+    else:
+        raise ValueError(f"lib: expected one of {LIBRARIES}, got {lib!r}")
+    return kernel
 
 
 # ------------------------------------------------------------------ flows for the training step
