@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -234,11 +236,14 @@ def test_classroom50_file_matches_the_schema(graded: dict) -> None:
     result = json.loads((graded["folder"] / "result.json").read_text())
     schema = json.loads(classroom50.SCHEMA_FILE.read_text())
     jsonschema.validate(result, schema)
+    assert "usernames" not in result and "owner" not in result  # the runner stamps the owner
     assert result["score"] <= result["max-score"]
     assert sum(t["score"] for t in result["tests"]) == result["score"]
     public = [c.name for c in load_exercise("01").checks if not c.hidden]
     assert len(result["tests"]) == 2 * len(public)  # two students' notebooks, public checks only
     assert not any("triangular_proof" in t["test-name"] for t in result["tests"])
+    names = [t["test-name"] for t in result["tests"]]  # two students: their logins keep names apart
+    assert len(set(names)) == len(names) and {n.split()[0] for n in names} == {"alice", "bob"}
 
 
 def test_gradescope_results_follow_the_spec(graded: dict) -> None:
@@ -440,6 +445,184 @@ def test_grader_version_covers_the_loaded_exercise_modules() -> None:
     assert grader_version().startswith("sha256:") and len(grader_version()) == 23
 
 
+# --- Classroom 50's result.json, on synthetic results ------------------------------------------
+#
+# The rules below are read from foundation50/classroom50: runner.py (run_entrypoint, which sets the
+# environment; finalize_result, which stamps owner, assignment_type, datetime, graded_at and
+# submitted_by, then runs validate_result) and collect_scores.py (validate_result), both under
+# cli/gh-teacher/skeleton/dotgithub/scripts/, and wiki/Autograders.md, wiki/Advanced-Autograding.md.
+
+# what the runner's run_entrypoint puts in the autograder's environment (besides os.environ)
+RUNNER_ENV = {
+    "PAGES_BASE_URL": "https://flows-org.github.io/classroom50",
+    "CLASSROOM": "flows-2026",
+    "ASSIGNMENT": "ex01",
+    "SUBMISSION_TAG": "submit/20261203T100000Z-abc1234",
+    "GITHUB_REPOSITORY": "flows-org/flows-2026-ex01-bob",
+    "GITHUB_SHA": "abc1234",
+    "GITHUB_ACTOR": "bob",
+    "USERNAME": "bob",
+    "OWNER": "bob",
+    "ASSIGNMENT_TYPE": "individual",
+    "COMMIT_URL": "https://github.com/flows-org/flows-2026-ex01-bob/commit/abc1234",
+    "RELEASE_URL": "https://github.com/flows-org/flows-2026-ex01-bob/releases/tag/submit%2F2026",
+    "REVIEW_URL": "https://github.com/flows-org/flows-2026-ex01-bob/compare/000...abc1234",
+    "CLASSROOM50_BUNDLE_DIR": "/tmp/classroom50-runtime/ex01",
+}
+# what collect_scores.py's validate_result requires once the runner has stamped its fields
+COLLECTOR_REQUIRED = {
+    "schema", "classroom", "assignment", "owner", "assignment_type", "submission", "commit",
+    "release", "review", "datetime", "score", "max-score", "tests",
+}  # fmt: skip
+TEST_KEYS = {"test-name", "passed", "score", "max-score"}
+
+
+def _one_student() -> list[NotebookResult]:
+    """Bob's exercises 01 (a public check with 1.5 points of 2, one wrong) and 03 (all right)."""
+    first = _result("bob", "01", [c.points for c in load_exercise("01").checks])
+    first.checks[0] = replace(first.checks[0], points=1.5, max_points=2.0, passed=False)
+    first.checks[1] = replace(first.checks[1], points=0.0, passed=False)
+    return [first, _result("bob", "03", [c.points for c in load_exercise("03").checks])]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def test_classroom50_result_leaves_identity_to_the_runner() -> None:
+    """No ``usernames`` (gone from the contract), and no ``owner``, ``assignment_type``,
+    ``submitted_by`` or ``graded_at``: the runner stamps those itself. The rest comes from the
+    runner's environment, with CLASSROOM, ASSIGNMENT and SUBMISSION_TAG stripped as it strips
+    them before comparing."""
+    env = {**RUNNER_ENV, "CLASSROOM": " flows-2026\n", "ASSIGNMENT": "ex01 "}
+    result = classroom50.result_json(_one_student(), env)
+    assert set(result) == {
+        "schema", "classroom", "assignment", "submission", "commit", "release", "review",
+        "datetime", "score", "max-score", "tests",
+    }  # fmt: skip
+    assert not set(result) & {"usernames", *classroom50.RUNNER_STAMPED} - {"datetime"}
+    assert result["schema"] == "classroom50/result/v1"
+    assert (result["classroom"], result["assignment"], result["submission"]) == (
+        "flows-2026",
+        "ex01",
+        RUNNER_ENV["SUBMISSION_TAG"],
+    )
+    assert result["commit"] == RUNNER_ENV["COMMIT_URL"]
+    assert result["release"] == RUNNER_ENV["RELEASE_URL"]
+    assert result["review"] == RUNNER_ENV["REVIEW_URL"]
+
+
+def test_classroom50_result_meets_the_runner_and_collector_rules() -> None:
+    """Each rule of the runner's and the collector's ``validate_result``, checked on our output
+    for one student with partial credit (and whole points for it)."""
+    results = _one_student()
+    result = classroom50.result_json(results, RUNNER_ENV)
+    # with the runner's stamped fields, every field the collector requires is there
+    assert COLLECTOR_REQUIRED <= set(result) | set(classroom50.RUNNER_STAMPED)
+    assert result["schema"] == "classroom50/result/v1"
+    assert result["submission"].startswith("submit/")
+    for field in ("classroom", "assignment", "commit", "release", "review", "datetime"):
+        assert isinstance(result[field], str) and result[field], field
+    assert _is_int(result["score"]) and _is_int(result["max-score"])
+    assert 0 <= result["score"] <= result["max-score"]
+    assert isinstance(result["tests"], list) and result["tests"]
+    for t in result["tests"]:
+        assert set(t) == TEST_KEYS, t
+        assert isinstance(t["test-name"], str) and t["test-name"], t
+        assert not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in t["test-name"]), t
+        assert isinstance(t["passed"], bool), t
+        assert _is_int(t["score"]) and _is_int(t["max-score"]), t
+        assert 0 <= t["score"] <= t["max-score"], t
+    # the wiki: score and max-score are the sums over the tests; names identify rows
+    assert result["score"] == sum(t["score"] for t in result["tests"])
+    assert result["max-score"] == sum(t["max-score"] for t in result["tests"])
+    names = [t["test-name"] for t in result["tests"]]
+    assert len(names) == len(set(names))
+    # public checks only, partial credit rounded down, a half-right check is not passed
+    public = [c for r in results for c in r.checks if not c.hidden and not c.manual]
+    assert len(result["tests"]) == len(public)
+    assert result["max-score"] == sum(math.floor(c.max_points) for c in public)
+    half, wrong = result["tests"][:2]
+    assert (half["passed"], half["score"], half["max-score"]) == (False, 1, 2)
+    assert (wrong["passed"], wrong["score"]) == (False, 0)
+    jsonschema.validate(result, json.loads(classroom50.SCHEMA_FILE.read_text()))
+
+
+def test_classroom50_result_outside_the_runner_and_for_odd_checks() -> None:
+    """Without Classroom 50's environment the file is still well formed; nothing to grade is a
+    valid 0/0; a check name with control characters, negative or fractional points still gives a
+    valid row."""
+    schema = json.loads(classroom50.SCHEMA_FILE.read_text())
+    empty = classroom50.result_json([], {})
+    jsonschema.validate(empty, schema)
+    assert (empty["score"], empty["max-score"], empty["tests"]) == (0, 0, [])
+    assert empty["submission"].startswith("submit/")
+    odd = _result("bob", "01", [c.points for c in load_exercise("01").checks])
+    odd.checks[0] = replace(odd.checks[0], name="two\nlines|\x7f", points=-1.0, passed=False)
+    odd.checks[1] = replace(odd.checks[1], points=2.5, max_points=2.5, passed=True)
+    result = classroom50.result_json([odd], {})
+    jsonschema.validate(result, schema)
+    first, second = result["tests"][:2]
+    assert "\n" not in first["test-name"] and "\x7f" not in first["test-name"]
+    assert first["test-name"].endswith("two lines|") and first["score"] == 0
+    assert (second["score"], second["max-score"], second["passed"]) == (2, 2, True)
+
+
+def test_classroom50_schema_file_takes_the_contract_and_rejects_what_classroom50_rejects() -> None:
+    """The wiki's example, as the runner stamps it, is valid against our schema file; each change
+    that Classroom 50's validate_result rejects (or that the contract no longer has, such as
+    ``usernames``) makes it invalid."""
+    schema = json.loads(classroom50.SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    example = {
+        "schema": "classroom50/result/v1",
+        "classroom": "cs-principles",
+        "assignment": "hello",
+        "assignment_type": "individual",
+        "owner": "alice",
+        "submission": "submit/2026-06-01T14-32-05Z-a1b2c3d",
+        "commit": "https://github.com/o/r/commit/a1b2c3d",
+        "release": "https://github.com/o/r/releases/tag/submit%2F2026",
+        "review": "https://github.com/o/r/compare/000...a1b2c3d",
+        "datetime": "2026-06-01T14:32:01Z",
+        "graded_at": "2026-06-01T14:33:11Z",
+        "score": 4,
+        "max-score": 5,
+        "tests": [
+            {"test-name": "compiles", "passed": True, "score": 4, "max-score": 4},
+            {"test-name": "outputs_correct", "passed": False, "score": 0, "max-score": 1},
+        ],
+        "submitted_by": {"username": "alice", "id": None},
+    }
+    jsonschema.validate(example, schema)
+    rejected = {
+        "usernames": lambda d: d.update(usernames=["alice"]),
+        "schema v2": lambda d: d.update(schema="classroom50/result/v2"),
+        "empty classroom": lambda d: d.update(classroom=""),
+        "no tests": lambda d: d.pop("tests"),
+        "no submission": lambda d: d.pop("submission"),
+        "not a submit tag": lambda d: d.update(submission="phase1"),
+        "empty review": lambda d: d.update(review=""),
+        "float score": lambda d: d.update(score=4.5),
+        "bool score": lambda d: d.update(score=True),
+        "negative max-score": lambda d: d.update({"max-score": -1}),
+        "team type": lambda d: d.update(assignment_type="team"),
+        "test without passed": lambda d: d["tests"][0].pop("passed"),
+        "string passed": lambda d: d["tests"][0].update(passed="yes"),
+        "float test score": lambda d: d["tests"][0].update(score=1.5),
+        "empty test-name": lambda d: d["tests"][0].update({"test-name": ""}),
+        "test-name newline": lambda d: d["tests"][0].update({"test-name": "a\n"}),
+        "string submitter id": lambda d: d["submitted_by"].update(id="7"),
+        "submitter without login": lambda d: d["submitted_by"].pop("username"),
+    }
+    for what, change in rejected.items():
+        document = json.loads(json.dumps(example))
+        change(document)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(document, schema)
+            pytest.fail(f"{what}: accepted")
+
+
 # --- Gradescope and Classroom 50, run as the platforms run them ---------------------------------
 
 
@@ -517,20 +700,14 @@ def test_gradescope_zip_and_scripts_run_locally(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_classroom50_autograder_writes_a_valid_result(tmp_path: Path) -> None:
-    """``student/autograder.py`` in a student tree: grades ``exercises/`` and writes result.json
-    with the values Classroom 50's runner puts in the environment."""
+    """``student/autograder.py`` in a student tree, started as Classroom 50's runner starts it
+    (the checkout as working directory, the runner's environment): grades ``exercises/`` and
+    writes ./result.json, where the runner reads it, even when GITHUB_WORKSPACE is elsewhere."""
     tree = tmp_path / "student-repo"
     _submission(tree / "exercises" / "01_affine_jacobian.ipynb", partial=True)
-    env = {
-        **os.environ,
-        "CLASSROOM": "flows-2026",
-        "ASSIGNMENT": "ex01",
-        "OWNER": "bob",
-        "SUBMISSION_TAG": "submit/20261203T100000Z-abc1234",
-        "COMMIT_URL": "https://github.com/flows-2026/ex01-bob/commit/abc1234",
-        "RELEASE_URL": "https://github.com/flows-2026/ex01-bob/releases/tag/submit",
-    }
-    env.pop("GITHUB_WORKSPACE", None)
+    elsewhere = tmp_path / "workspace"
+    elsewhere.mkdir()
+    env = {**os.environ, **RUNNER_ENV, "GITHUB_WORKSPACE": str(elsewhere)}
     done = subprocess.run(
         [sys.executable, ROOT / "student" / "autograder.py"],
         cwd=tree,
@@ -541,13 +718,15 @@ def test_classroom50_autograder_writes_a_valid_result(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     result = json.loads((tree / "result.json").read_text())
+    assert not (elsewhere / "result.json").exists()
     jsonschema.validate(result, json.loads(classroom50.SCHEMA_FILE.read_text()))
-    assert (result["classroom"], result["assignment"], result["owner"]) == (
+    assert (result["classroom"], result["assignment"], result["submission"]) == (
         "flows-2026",
         "ex01",
-        "bob",
+        RUNNER_ENV["SUBMISSION_TAG"],
     )
-    assert result["usernames"] == ["bob"] and result["commit"].endswith("abc1234")
+    assert not {"usernames", "owner", "assignment_type"} & set(result)  # the runner stamps these
+    assert result["commit"].endswith("abc1234") and result["review"] == RUNNER_ENV["REVIEW_URL"]
     public = [c for c in load_exercise("01").checks if not c.hidden]
     assert result["max-score"] == sum(int(c.points) for c in public)
     assert result["score"] == result["max-score"] - 1  # the missing torch answer
