@@ -109,8 +109,8 @@ def _run_batches(folder: Path) -> dict:
         "--json", folder / "a.json", "--csv", folder / "a.csv", "--markdown", folder / "md",
     )  # fmt: skip
     b = _grade(*batch_b, "--jobs", 2, "--timeout", 3, "--min-score", 0, "--json", folder / "b.json")
-    out_a, err_a = a.communicate(timeout=600)
-    _, err_b = b.communicate(timeout=600)
+    out_a, err_a = a.communicate(timeout=1800)  # a guard against a hang, not a time limit
+    _, err_b = b.communicate(timeout=1800)
     assert a.returncode in (0, 1), err_a
     assert b.returncode in (0, 1), err_b
     runs = json.loads((folder / "a.json").read_text()) + json.loads((folder / "b.json").read_text())
