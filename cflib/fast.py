@@ -42,7 +42,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules import module as _module_globals
 
-__all__ = ["CumulativeBins", "RationalQuadraticBin", "ReluMLP", "active", "relu_mlp_packed"]
+__all__ = [
+    "CumulativeBins",
+    "RationalQuadraticBin",
+    "ReluMLP",
+    "active",
+    "parameter_major",
+    "relu_mlp_packed",
+]
 
 _FAST_DTYPES = (torch.float32, torch.float64)
 
@@ -232,6 +239,37 @@ class ReluMLP(torch.autograd.Function):
         return super().apply(x, *params)[0]
 
 
+# ---------------------------------------------------------------- the parameter-major copy
+
+#: Rows of the element-major input copied at a time by :func:`parameter_major`: a block of
+#: 8,192 elements' parameters (0.75 MB for 23 float32 parameters) stays in cache while it is
+#: written out as rows.
+_BLOCK = 8192
+
+
+def parameter_major(pieces: Sequence[Tensor]) -> list[Tensor]:
+    """The parameters of ``M`` elements, given element-major as ``pieces`` of shapes ``(M, P_i)``,
+    parameter-major: a contiguous ``(P_i, M)`` copy of each piece (its transpose).
+
+    In eager mode, without gradients, the copy is done a block of :data:`_BLOCK` elements at a
+    time, with both threads of torch's elementwise copy. A transposing ``contiguous()`` of a
+    piece that is a slice of a wider tensor reads the whole tensor again for each of its columns
+    once it no longer fits in cache, 2-3 times slower at a million elements. (One tensor per piece,
+    not one for all: a single buffer of 23 rows of a million elements would exceed the size above
+    which the C allocator returns memory to the system, and every call would then pay to map fresh
+    pages.) With gradients, or traced, it is ``p.T.contiguous()``, which autograd and the compiler
+    know.
+    """
+    if (torch.is_grad_enabled() and any(p.requires_grad for p in pieces)) or not active(*pieces):
+        return [p.T.contiguous() for p in pieces]
+    outs = [p.new_empty(p.shape[1], p.shape[0]) for p in pieces]
+    m = pieces[0].shape[0]
+    for start in range(0, m, _BLOCK):
+        for p, out in zip(pieces, outs, strict=True):
+            out[:, start : start + _BLOCK].copy_(p[start : start + _BLOCK].T)
+    return outs
+
+
 # ---------------------------------------------------------------- the spline's bin edges
 
 
@@ -255,7 +293,9 @@ class CumulativeBins(torch.autograd.Function):
         k, m = raw.shape
         knots = raw.new_empty(k + 1, m)
         knots[0] = 0  # C_0 = 0: the left edge of bin 0, so that no bin needs a special case
-        inner = torch.sub(raw, raw.amax(dim=0), out=knots[1:]).exp_().cumsum_(dim=0)
+        inner = torch.sub(raw, raw.amax(dim=0), out=knots[1:]).exp_()
+        for j in range(1, k):  # the cumulative sum, row by row: 2-4x faster than cumsum_(dim=0)
+            inner[j].add_(inner[j - 1])
         steps = torch.arange(1, k + 1, dtype=raw.dtype, device=raw.device).unsqueeze(-1)
         inner.addcmul_(knots[k] * lam, steps)  # C_j += j beta, beta = lam * S
         return knots
@@ -367,7 +407,7 @@ class RationalQuadraticBin(torch.autograd.Function):
             needs = [*ctx.needs_input_grad[:6], False]
             return (*_recompute_grads(plain, inputs, needs, [grad_y, grad_ladj]), None, None, None)
         (inside, xi, one_m, t, xi2, one_m2, q, s, delta, d0, d1, w, h, uw, uh, xk_b, yk_b,
-         den, inner, sig) = saved[7:]  # fmt: skip
+         den, inner, z) = saved[7:]  # fmt: skip
         tw, th = inputs[2], inputs[4]
         # Outside, y = x: only x gets a gradient. (One tensor for both gradients, so that under
         # vmap, as in jacobian(..., vectorize=True), both are batched when either is: the in-place
@@ -413,7 +453,7 @@ class RationalQuadraticBin(torch.autograd.Function):
         g_tw = torch.mul(g_xk, xk_b).addcmul_(g_w, w).div_(tw).neg_()
         g_ch = torch.stack([g_yk - g_h, g_h]).mul_(uh)
         g_th = torch.mul(g_yk, yk_b).addcmul_(g_h, h).div_(th).neg_()
-        g_raw = torch.stack([g_d0, g_d1]).mul_(sig)
+        g_raw = torch.stack([g_d0, g_d1]).mul_(z.sigmoid()).mul_(inputs[6])  # d slope / d raw
         g_x = torch.where(inside, g_x, grad_y)
         return g_x, g_cw, g_tw, g_ch, g_th, g_raw, None, None, None, None
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -146,12 +147,13 @@ def rational_quadratic_spline(
         min_derivative,
     )
     k = num_bins
-    # One copy into the parameter-major layout (3K - 1, M): rows widths, heights, derivatives.
-    params = torch.cat(
-        [widths.reshape(-1, k).T, heights.reshape(-1, k).T, derivatives.reshape(-1, k - 1).T]
+    # One copy into the parameter-major layout: (K, M), (K, M), (K - 1, M).
+    raw = fast.parameter_major(
+        [widths.reshape(-1, k), heights.reshape(-1, k), derivatives.reshape(-1, k - 1)]
     )
+    _check_finite(x, raw, {"widths": widths, "heights": heights, "derivatives": derivatives})
     y, ladj = _rq_spline(
-        x.reshape(-1), params, k, inverse, bound, min_bin_width, min_bin_height, min_derivative
+        x.reshape(-1), *raw, inverse, bound, min_bin_width, min_bin_height, min_derivative
     )
     return y.reshape(x.shape), ladj.reshape(x.shape)
 
@@ -187,26 +189,30 @@ def rational_quadratic_spline_packed(
     )
     check_all_finite({"x": x, "params": params})
     params = params.contiguous()  # the layout the computation is fast in (no copy if it is)
+    k = num_bins
+    # One split (not three slices): its backward assembles the parameters' gradient in one piece.
+    raw_w, raw_h, raw_d = params.split([k, k, k - 1])
     return _rq_spline(
-        x, params, num_bins, inverse, bound, min_bin_width, min_bin_height, min_derivative
+        x, raw_w, raw_h, raw_d, inverse, bound, min_bin_width, min_bin_height, min_derivative
     )
 
 
 def _rq_spline(
     x: Tensor,
-    params: Tensor,
-    k: int,
+    raw_w: Tensor,
+    raw_h: Tensor,
+    raw_d: Tensor,
     inverse: bool,
     bound: float,
     min_bin_width: float,
     min_bin_height: float,
     min_derivative: float,
 ) -> tuple[Tensor, Tensor]:
-    """The rational-quadratic spline on validated input: x (M,), params (3K-1, M) contiguous, both
-    of one dtype. Half precisions (bfloat16, float16) are computed in float32 and rounded back."""
-    x, params, out_dtype = _upcast(x, params)
-    # One split (not three slices): its backward assembles the parameters' gradient in one piece.
-    raw_w, raw_h, raw_d = params.split([k, k, k - 1])
+    """The rational-quadratic spline on validated input: x (M,) and the raw widths, heights and
+    derivatives, parameter-major (K, M), (K, M), (K - 1, M), rows contiguous, all of one dtype.
+    Half precisions (bfloat16, float16) are computed in float32 and rounded back."""
+    out_dtype, x, raw_w, raw_h, raw_d = _upcast(x, raw_w, raw_h, raw_d)
+    k = raw_w.shape[0]
     # Cumulative edges of the input and the output axis, (K + 1, M) each.
     knots_w = _knots(raw_w, min_bin_width)
     knots_h = _knots(raw_h, min_bin_height)
@@ -311,20 +317,19 @@ def _rq_bin(
     inside = x.abs() < bound
     y = torch.where(inside, out.clamp(-bound, bound), x)
     ladj = torch.where(inside, ladj, 0.0)
-    sig = torch.sigmoid(z) * interior  # d slope / d raw (the cap is ignored)
     saved = (inside, xi, one_m, t, xi2, one_m2, q, s, delta, d0, d1, w, h, uw, uh, xk_b, yk_b,
-             den, inner, sig)  # fmt: skip
+             den, inner, z)  # fmt: skip
     return y, ladj, saved
 
 
-def _upcast(x: Tensor, params: Tensor) -> tuple[Tensor, Tensor, torch.dtype]:
-    """``x`` and ``params`` in the dtype the splines compute in (float32 for bfloat16 and
-    float16, whose 8 or 11 bits cannot resolve bins of the smallest size), and ``x``'s dtype,
-    for the results."""
-    dtype = x.dtype
+def _upcast(*tensors: Tensor) -> tuple:
+    """The first tensor's dtype, for the results, then the tensors in the dtype the splines
+    compute in (float32 for bfloat16 and float16, whose 8 or 11 bits cannot resolve bins of the
+    smallest size)."""
+    dtype = tensors[0].dtype
     if dtype in _HALF:
-        return x.float(), params.float(), dtype
-    return x, params, dtype
+        return dtype, *(t.float() for t in tensors)
+    return dtype, *tensors
 
 
 _HALF = (torch.bfloat16, torch.float16)
@@ -364,7 +369,8 @@ def piecewise_linear_spline(
     num_bins = _check_inputs(
         x, {"heights": (heights, 0)}, bound, {"min_bin_height": min_bin_height}, None
     )
-    params = heights.reshape(-1, num_bins).T.contiguous()  # parameter-major (K, M), one copy
+    (params,) = fast.parameter_major([heights.reshape(-1, num_bins)])  # (K, M), one copy
+    _check_finite(x, [params], {"heights": heights})
     y, ladj = _pl_spline(x.reshape(-1), params, inverse, bound, min_bin_height)
     return y.reshape(x.shape), ladj.reshape(x.shape)
 
@@ -391,7 +397,7 @@ def _pl_spline(
 ) -> tuple[Tensor, Tensor]:
     """The piecewise-linear spline on validated parameter-major input: x (M,), params (K, M), both
     of one dtype. Half precisions (bfloat16, float16) are computed in float32 and rounded back."""
-    x, params, out_dtype = _upcast(x, params)
+    out_dtype, x, params = _upcast(x, params)
     num_bins = params.shape[0]
     xc = x.clamp(-bound, bound)  # points outside are computed here and discarded in _select
     knots = _knots(params, min_bin_height)  # (K + 1, M): the output axis
@@ -449,8 +455,11 @@ def _locate(x: Tensor, knots: Tensor, bound: float) -> Tensor:
     # matter, the map is continuous and the position in the bin is clamped to [0, 1].
     target = (x + bound) * (knots[k] * (0.5 / bound))
     # The bin is the number of interior knots at or below the target: 0..K-1, K - 1 at x = B.
-    # (Counted in int32, which sums faster than the default int64; gather wants int64 indices.)
-    b = torch.sum(knots[1:k] <= target, dim=0, dtype=torch.int32)
+    # (Counted row by row in int32: faster than a sum over a (K - 1, M) comparison; gather wants
+    # int64 indices.)
+    b = (knots[1] <= target).to(torch.int32)
+    for j in range(2, k):
+        b += knots[j] <= target
     return torch.stack([b, b + 1]).long()
 
 
@@ -479,7 +488,8 @@ def _check_inputs(
     min_sizes: dict[str, float],
     min_derivative: float | None,
 ) -> int:
-    """Validate the arguments (cheaply) and return the number of bins K.
+    """Validate the arguments' types, shapes and options (not their values: see
+    :func:`_check_finite`) and return the number of bins K.
 
     ``params`` maps each parameter's name to ``(tensor, offset)``: its last dimension must be
     ``K + offset``, K being the size of the first one's.
@@ -505,8 +515,18 @@ def _check_inputs(
                 f"got {p.shape[-1]}"
             )
     _check_options(x, num_bins, bound, min_sizes, min_derivative)
-    check_all_finite({"x": x, **{name: p for name, (p, _) in params.items()}})
     return num_bins
+
+
+def _check_finite(x: Tensor, params: Sequence[Tensor], named: dict[str, Tensor]) -> None:
+    """Check that ``x`` and ``params``, the parameter-major copies of the arguments ``named``, are
+    finite (contiguous rows sum several times faster than the arguments' strided columns); an
+    error names the argument."""
+    try:
+        check_all_finite({"x": x, **{f"params[{i}]": p for i, p in enumerate(params)}})
+    except ValueError:
+        check_all_finite({"x": x, **named})
+        raise
 
 
 def _check_like(p: Tensor, x: Tensor, name: str) -> None:
