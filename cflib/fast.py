@@ -12,13 +12,16 @@ mode, and the rule that decides when they are used.
 ``nn.ReLU`` between them (as :class:`~cflib.conditioners.MLP` is by default), :func:`relu_mlp_packed`
 evaluates it as one function, :class:`ReluMLP`, with the rows of the last layer reordered so that
 the matrix product writes this layout directly; any other conditioner's output is transposed with
-one copy.
+one copy. The functional splines, given element-major parameters, copy them with
+:func:`parameter_major`, a block of elements at a time.
 
 *Functions.* :class:`ReluMLP` (the network), :class:`CumulativeBins` (the bin edges of a spline) and
 :class:`RationalQuadraticBin` (the spline inside each element's bin) do in place what autograd
 would allocate for, keep only what their backward needs, and have hand-written first derivatives.
 At training batch sizes the fixed cost of allocating and recording each operation, not the
-arithmetic, dominates, which is what they save.
+arithmetic, dominates, which is what they save. For the same reason they are called through
+torch's C++ entry point (:class:`_Function`), not through the Python layer of
+``Function.apply``.
 
 *When they step aside.* :func:`active` says whether they may be used; otherwise the plain code
 runs. They are used only in eager mode with plain autograd, in float32 or float64: not while
@@ -98,8 +101,9 @@ def _recompute_grads(
 class _Function(torch.autograd.Function):
     """An autograd Function whose ``apply`` skips, outside ``torch.func`` transforms, the Python
     layer of :meth:`torch.autograd.Function.apply`: for a Function with ``setup_context`` it binds
-    the default arguments with ``inspect.signature`` on every call, about 0.1 ms, a tenth of a
-    small spline layer's time. Every argument must therefore be given."""
+    the default arguments with ``inspect.signature`` on every call, about 0.1 ms, some 7 % of a
+    training step of eight spline couplings on 4,096 points. Every argument must therefore be
+    given."""
 
     @classmethod
     def apply(cls, *args):  # type: ignore[override]

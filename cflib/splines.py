@@ -14,7 +14,8 @@ Implementation (shared by both splines).
 maximum, an exponential, a cumulative sum, the bin search) then combine :math:`K` contiguous rows
 element by element, which vectorises; in the natural ``(M, P)`` layout each would be :math:`M`
 reductions of length :math:`K`, several times slower because of the per-row overhead. The functions
-taking ``(..., K)`` parameters transpose them with one copy;
+taking ``(..., K)`` parameters transpose them with one copy each
+(:func:`cflib.fast.parameter_major`);
 :class:`~cflib.couplings.SplineCoupling` obtains the layout from its conditioner at no cost and
 calls :func:`rational_quadratic_spline_packed` directly.
 
