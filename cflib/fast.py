@@ -139,9 +139,10 @@ def relu_mlp(net: nn.Module, n_out: int) -> list[nn.Linear] | None:
 def relu_mlp_packed(net: nn.Module, cond: Tensor, n_b: int, p: int) -> Tensor | None:
     """The conditioner's output in the parameter-major layout ``(p, n_b * batch)``, column
     ``j * batch + i`` for transformed dimension ``j`` of sample ``i``, computed by
-    :class:`ReluMLP`; ``None`` when it does not apply (see :func:`relu_mlp` and :func:`active`)."""
+    :class:`ReluMLP`, or where that steps aside (see :func:`active`) by the same operations in
+    plain torch; ``None`` when ``net`` is not such a network (see :func:`relu_mlp`)."""
     linears = relu_mlp(net, n_b * p)
-    if linears is None or not active(cond, linears[0].weight):
+    if linears is None:
         return None
     # The head's output rows are ordered (dimension, parameter); reorder them to (parameter,
     # dimension) (nothing to do for one dimension), so that the network's transposed output,
@@ -152,7 +153,11 @@ def relu_mlp_packed(net: nn.Module, cond: Tensor, n_b: int, p: int) -> Tensor | 
         w = w.view(n_b, p, -1).transpose(0, 1).reshape(p * n_b, -1)
         b = None if b is None else b.view(n_b, p).T.reshape(p * n_b)
     params = [t for layer in hidden for t in (layer.weight, layer.bias)] + [w, b]
-    return ReluMLP.apply(cond, *params).view(p, n_b * cond.shape[0])
+    if active(cond, linears[0].weight):
+        out = ReluMLP.apply(cond, *params)
+    else:  # the same layout from plain operations (compiled, traced, under autocast or torch.func)
+        (out,) = _relu_mlp_plain(cond, *params)
+    return out.view(p, n_b * cond.shape[0])
 
 
 def _linear(h: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -169,7 +174,8 @@ def _relu_mlp_plain(x: Tensor, *params: Tensor | None) -> tuple[Tensor]:
     h = x
     for w, b in zip(weights[:-1], biases[:-1], strict=True):
         h = F.linear(h, w, b).relu()
-    return (F.linear(h, weights[-1], biases[-1]).T,)
+    w, b = weights[-1], biases[-1]
+    return (w @ h.T if b is None else torch.addmm(b.unsqueeze(1), w, h.T),)
 
 
 def _relu_backward_(grad: Tensor, out: Tensor) -> Tensor:

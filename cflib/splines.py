@@ -443,9 +443,14 @@ def _cumulative_bins(raw: Tensor, lam: float) -> Tensor:
     shift that the softmax does not depend on, and every use of the edges is a ratio ``C / C_K``,
     which does not depend on it either, so it is treated as a constant (detached)."""
     e = torch.exp(raw - raw.detach().amax(dim=0))
-    steps = torch.arange(1, raw.shape[0] + 1, dtype=raw.dtype, device=raw.device).unsqueeze(-1)
-    inner = e.cumsum(dim=0) + (lam * e.sum(dim=0)) * steps
-    return torch.cat([torch.zeros_like(inner[:1]), inner])
+    beta = lam * e.sum(dim=0)
+    # The cumulative sum row by row (torch.compile fuses these additions; it runs a cumsum as a
+    # separate call), as CumulativeBins computes it: C_j = (e_0 + ... + e_{j-1}) + j beta.
+    partial, knots = torch.zeros_like(beta), [torch.zeros_like(beta)]
+    for j in range(raw.shape[0]):
+        partial = partial + e[j]
+        knots.append(partial + (j + 1) * beta)
+    return torch.stack(knots)
 
 
 def _locate(x: Tensor, knots: Tensor, bound: float) -> Tensor:
