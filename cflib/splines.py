@@ -461,11 +461,10 @@ def _locate(x: Tensor, knots: Tensor, bound: float) -> Tensor:
     # matter, the map is continuous and the position in the bin is clamped to [0, 1].
     target = (x + bound) * (knots[k] * (0.5 / bound))
     # The bin is the number of interior knots at or below the target: 0..K-1, K - 1 at x = B.
-    # (Counted row by row in int32: faster than a sum over a (K - 1, M) comparison; gather wants
-    # int64 indices.)
-    b = (knots[1] <= target).to(torch.int32)
-    for j in range(2, k):
-        b += knots[j] <= target
+    # (Summed in uint8 where the count and the count + 1 fit: the narrowest sum was the fastest
+    # we measured, ahead of int32 and of row-by-row counting; gather wants int64 indices.)
+    count = torch.uint8 if k < 256 else torch.int32
+    b = torch.sum(knots[1:k] <= target, dim=0, dtype=count)
     return torch.stack([b, b + 1]).long()
 
 
