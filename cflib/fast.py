@@ -274,16 +274,17 @@ def parameter_major(pieces: Sequence[Tensor]) -> list[Tensor]:
     """The parameters of ``M`` elements, given element-major as ``pieces`` of shapes ``(M, P_i)``,
     parameter-major: a contiguous ``(P_i, M)`` copy of each piece (its transpose).
 
-    In eager mode, without gradients, the copy is done a block of :data:`_BLOCK` elements at a
-    time, with both threads of torch's elementwise copy. A transposing ``contiguous()`` of a
+    On a CPU in eager mode, without gradients, the copy is done a block of :data:`_BLOCK`
+    elements at a time, with all threads of torch's elementwise copy. A transposing ``contiguous()`` of a
     piece that is a slice of a wider tensor reads the whole tensor again for each of its columns
     once it no longer fits in cache, 2-3 times slower at a million elements. (One tensor per piece,
     not one for all: a single buffer of 23 rows of a million elements would exceed the size above
     which the C allocator returns memory to the system, and every call would then pay to map fresh
-    pages.) With gradients, or traced, it is ``p.T.contiguous()``, which autograd and the compiler
-    know.
+    pages.) Otherwise (with gradients, traced, or on an accelerator, where one kernel is best) it
+    is ``p.T.contiguous()``, which autograd and the compiler know.
     """
-    if (torch.is_grad_enabled() and any(p.requires_grad for p in pieces)) or not active(*pieces):
+    plain = torch.is_grad_enabled() and any(p.requires_grad for p in pieces)
+    if plain or pieces[0].device.type != "cpu" or not active(*pieces):
         return [p.T.contiguous() for p in pieces]
     outs = [p.new_empty(p.shape[1], p.shape[0]) for p in pieces]
     m = pieces[0].shape[0]
