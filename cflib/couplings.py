@@ -242,12 +242,13 @@ class Coupling(Transform):
         xa, xb = self._split(x)
         cond = self._conditioner_input(xa, context, name)
         if self._packed and self.mode == "vector":
-            yb, ladj = self._couple_packed(cond, xb, inverse)
+            rows, ladj = self._couple_packed(cond, xb, inverse)
+            y = fast.cat_rows(xa, rows)  # torch.cat([xa, rows.T], dim=1)
         else:
             params = self._params(self.conditioner(cond), tuple(xb.shape)).to(x.dtype)
             yb, ladj = self.transform(xb, params, inverse)
+            y = torch.cat([xa, yb], dim=1)
             ladj = ladj.flatten(1).sum(1)
-        y = torch.cat([xa, yb], dim=1)
         if not self._halves:
             y = y.index_select(1, self.order)
         return y, ladj
@@ -271,7 +272,8 @@ class Coupling(Transform):
 
     def _couple_packed(self, cond: Tensor, xb: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         """The vector map in parameter-major layout: parameters (P, n_b * batch), column
-        ``j * batch + i`` for transformed dimension ``j`` of sample ``i`` (see :mod:`cflib.fast`)."""
+        ``j * batch + i`` for transformed dimension ``j`` of sample ``i`` (see :mod:`cflib.fast`).
+        Returns the transformed part as rows (n_b, batch) and the log-det (batch,)."""
         batch, n_b = xb.shape
         p = self.num_params
         params = fast.relu_mlp_packed(self.conditioner, cond, n_b, p)
@@ -280,7 +282,7 @@ class Coupling(Transform):
             params = params.permute(2, 1, 0).reshape(p, n_b * batch).contiguous()
         # (under autocast the conditioner computes in lower precision; the map in x's dtype)
         y, ladj = self.transform_packed(xb.T.reshape(-1), params.to(xb.dtype), inverse)
-        return y.view(n_b, batch).T, (ladj if n_b == 1 else ladj.view(n_b, batch).sum(0))
+        return y.view(n_b, batch), (ladj if n_b == 1 else ladj.view(n_b, batch).sum(0))
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if self._halves:  # mask = [True]*k + [False]*(n-k): slicing is free

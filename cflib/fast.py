@@ -50,6 +50,7 @@ __all__ = [
     "RationalQuadraticBin",
     "ReluMLP",
     "active",
+    "cat_rows",
     "parameter_major",
     "relu_mlp_packed",
 ]
@@ -292,6 +293,20 @@ def parameter_major(pieces: Sequence[Tensor]) -> list[Tensor]:
         for p, out in zip(pieces, outs, strict=True):
             out[:, start : start + _BLOCK].copy_(p[start : start + _BLOCK].T)
     return outs
+
+
+def cat_rows(first: Tensor, rows: Tensor) -> Tensor:
+    """``torch.cat([first, rows.T], dim=1)``: a coupling's output from its unchanged columns
+    ``first`` (batch, k) and its transformed part as rows ``rows`` (n - k, batch).
+
+    While ``torch.compile`` traces, it is written as the transpose of a cat of rows. The compiler
+    would otherwise compute the spline a second time, column by column, inside the cat: measured
+    53 ms against 37 ms for the spline and output of a 16-dimensional layer at 65,536 points. In
+    eager mode that form would cost an extra copy (7.9 ms against 1.6 ms there).
+    """
+    if torch.compiler.is_compiling():
+        return torch.cat([first.T, rows]).T.contiguous()
+    return torch.cat([first, rows.T], dim=1)
 
 
 # ---------------------------------------------------------------- the spline's bin edges
